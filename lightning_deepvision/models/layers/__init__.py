@@ -1,1 +1,6 @@
-"""models/layers."""
+"""Reusable layers of the DeepID-era models (locally connected and locally shared convolutions)."""
+
+from lightning_deepvision.models.layers.locally_connected import LocallyConnected2d
+from lightning_deepvision.models.layers.locally_shared import LocallySharedConv2d
+
+__all__ = ["LocallyConnected2d", "LocallySharedConv2d"]

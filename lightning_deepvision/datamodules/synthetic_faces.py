@@ -1,0 +1,103 @@
+"""The recipes' default data: procedurally generated faces, no download needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from lightning_deepvision.datamodules.verification import VerificationDataModule
+from lightning_deepvision.datasets.synthetic_faces import SyntheticFacePairs, SyntheticFaces
+
+
+class SyntheticFacesDataModule(VerificationDataModule):
+    """Train on :class:`SyntheticFaces` identities, verify on pairs of unseen identities.
+
+    Training, validation and test identities are disjoint, as CelebFaces+ and LFW are in
+    DeepID2 (Sun, Wang, Tang, NIPS 2014), so the reported accuracy measures generalisation to
+    new people.
+
+    Args:
+        num_train_identities: Identities in the identification softmax.
+        images_per_train_identity: Rendered images per training identity.
+        num_eval_identities: Identities in each of the validation and test pair sets.
+        images_per_eval_identity: Rendered images per evaluation identity.
+        num_folds: Folds of the pair sets (10 as in LFW).
+        pairs_per_fold: Pairs per fold (half matched, half mismatched).
+        image_size: ``(height, width)`` of the rendered images.
+        input_size: ``(height, width)`` of the network input.
+        center_crop_fraction: Centre crop before resizing.
+        grayscale: Feed one-channel images.
+        identities_per_batch: P, identities per training batch.
+        images_per_identity: K, images of each identity per training batch.
+        eval_batch_size: Pairs per evaluation batch.
+        num_workers: Loader workers (``None``: half the CPUs).
+        pin_memory: Pin host memory (``None``: only with CUDA).
+        persistent_workers: Keep workers between epochs.
+        seed: Seed of the generator and of the sampler.
+    """
+
+    def __init__(
+        self,
+        num_train_identities: int = 500,
+        images_per_train_identity: int = 20,
+        num_eval_identities: int = 200,
+        images_per_eval_identity: int = 10,
+        num_folds: int = 10,
+        pairs_per_fold: int = 60,
+        image_size: tuple[int, int] = (64, 56),
+        input_size: tuple[int, int] = (55, 47),
+        center_crop_fraction: float = 1.0,
+        grayscale: bool = False,
+        identities_per_batch: int = 32,
+        images_per_identity: int = 4,
+        eval_batch_size: int = 256,
+        num_workers: int | None = None,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            input_size=input_size,
+            center_crop_fraction=center_crop_fraction,
+            grayscale=grayscale,
+            identities_per_batch=identities_per_batch,
+            images_per_identity=images_per_identity,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            seed=seed,
+        )
+        self.num_train_identities = num_train_identities
+        self.images_per_train_identity = images_per_train_identity
+        self.num_eval_identities = num_eval_identities
+        self.images_per_eval_identity = images_per_eval_identity
+        self.num_folds = num_folds
+        self.pairs_per_fold = pairs_per_fold
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+
+    def build_train_dataset(self, transforms: Callable[[Any], Any]) -> Dataset[Any]:
+        """Training identities of :class:`SyntheticFaces`."""
+        return SyntheticFaces(
+            split="train",
+            num_identities=self.num_train_identities,
+            images_per_identity=self.images_per_train_identity,
+            image_size=self.image_size,
+            seed=self.seed,
+            transforms=transforms,
+        )
+
+    def build_pairs_dataset(self, stage: str, transforms: Callable[[Any], Any]) -> Dataset[Any]:
+        """Pairs over the (disjoint) validation or test identities."""
+        return SyntheticFacePairs(
+            split="val" if stage == "val" else "test",
+            num_identities=self.num_eval_identities,
+            images_per_identity=self.images_per_eval_identity,
+            num_folds=self.num_folds,
+            pairs_per_fold=self.pairs_per_fold,
+            image_size=self.image_size,
+            seed=self.seed,
+            transforms=transforms,
+        )

@@ -1,0 +1,329 @@
+"""DeepID2 and DeepID2+ face-representation ConvNets.
+
+* DeepID2: Y. Sun, X. Wang, X. Tang, "Deep Learning Face Representation by Joint
+  Identification-Verification", NIPS 2014 (arXiv:1406.4773).
+* DeepID2+: Y. Sun, X. Wang, X. Tang, "Deeply learned face representations are sparse,
+  selective, and robust", CVPR 2015, pp. 2892–2900.
+* DeepID (the 39×31 input of the same topology): Y. Sun, X. Wang, X. Tang, "Deep Learning Face
+  Representation from Predicting 10,000 Classes", CVPR 2014.
+
+The models are plain :class:`torch.nn.Module` s following timm's contract (``num_features``,
+``forward_features``, ``forward_head``, ``reset_classifier``) plus the deep-supervision contract
+used by the verification task (``level_features``, ``forward_levels``). The losses
+(identification + verification per supervised level) live in the task, not here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
+from lightning_deepvision.models.layers.locally_connected import _pair
+from lightning_deepvision.models.registry import register_model
+
+__all__ = ["DeepID", "deepid2", "deepid2_tiny", "deepid2plus", "deepid2plus_tiny"]
+
+_STAGES = ("conv1", "conv2", "conv3", "conv4")
+
+
+class DeepID(nn.Module):
+    """The DeepID2 / DeepID2+ ConvNet for one face patch, configurable from plain Python types.
+
+    Topology (Sun, Wang, Tang, NIPS 2014, Fig. 1; CVPR 2015, Fig. 2): four convolutional layers
+    with ReLU, the first three followed by non-overlapping max-pooling; conv3 is locally shared
+    (one filter bank per cell of a ``local_grid``, see :class:`LocallySharedConv2d`); conv4 is
+    locally connected (see :class:`LocallyConnected2d`). The final representation (the 160-d
+    "DeepID2 layer" or the 512-d FC-4 of DeepID2+) is fully connected to *both* pool3 and conv4,
+    followed by ReLU.
+
+    With ``deep_supervision=True`` (DeepID2+), an extra FC layer with ReLU is attached to pool1,
+    pool2 and pool3 (FC-1..FC-3); together with the top layer (FC-4) they are the supervised
+    levels returned by :meth:`forward_levels`. Dropout is applied to every FC-n output in
+    training (DeepID2+ uses 50 %).
+
+    For the 55×47 input of the papers the maps are 52×44 → 26×22 → 24×20 → 12×10 → 10×8 → 5×4
+    → 4×3 (conv1, pool1, conv2, pool2, conv3, pool3, conv4); other input sizes (47×47 square
+    patches, DeepID's 39×31) change the map sizes accordingly, see :attr:`map_sizes`.
+
+    Args:
+        in_chans: Input channels (3 for colour patches, 1 for grey).
+        input_size: Input ``(H, W)``; fixed because conv4 and the FC layers depend on it.
+        conv_channels: Maps of conv1..conv4 (DeepID2: 20, 40, 60, 80; DeepID2+: 128 each).
+        kernel_sizes: Kernel sizes of conv1..conv4 (ints or ``(kh, kw)`` pairs).
+        feature_dim: Width of the final representation and of every FC-n.
+        local_grid: Cells ``(gh, gw)`` of conv3's locally shared weights; ``None`` makes conv3
+            an ordinary convolution.
+        conv4_locally_connected: Whether conv4 has unshared weights (else an ordinary conv).
+        deep_supervision: Whether to add FC-1..FC-3 on pool1..pool3 (DeepID2+).
+        dropout: Dropout probability on each FC-n output during training.
+        num_classes: Width of the linear classifier on the representation (0: none).
+        pool_size: Side of the non-overlapping max-pooling windows.
+
+    Raises:
+        ValueError: If the configuration is malformed or the input is too small for it.
+    """
+
+    def __init__(
+        self,
+        in_chans: int = 3,
+        input_size: Sequence[int] = (55, 47),
+        conv_channels: Sequence[int] = (20, 40, 60, 80),
+        kernel_sizes: Sequence[int | Sequence[int]] = (4, 3, 3, 2),
+        feature_dim: int = 160,
+        local_grid: Sequence[int] | None = (2, 2),
+        conv4_locally_connected: bool = True,
+        deep_supervision: bool = False,
+        dropout: float = 0.0,
+        num_classes: int = 0,
+        pool_size: int = 2,
+    ) -> None:
+        super().__init__()
+        if len(conv_channels) != 4 or len(kernel_sizes) != 4:
+            raise ValueError(
+                f"conv_channels and kernel_sizes need one entry per conv layer (4), got "
+                f"{list(conv_channels)} and {list(kernel_sizes)}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if in_chans <= 0 or feature_dim <= 0 or num_classes < 0 or pool_size <= 0:
+            raise ValueError(
+                f"in_chans, feature_dim and pool_size must be positive and num_classes >= 0, "
+                f"got {in_chans}, {feature_dim}, {pool_size}, {num_classes}"
+            )
+        self.in_chans = in_chans
+        self.input_size = _pair(input_size, "input_size")
+        self.conv_channels = [int(c) for c in conv_channels]
+        kernels = [_pair(k, "kernel_sizes") for k in kernel_sizes]
+        self.local_grid = None if local_grid is None else _pair(local_grid, "local_grid")
+        self.deep_supervision = deep_supervision
+
+        self.map_sizes = self._map_sizes(kernels, pool_size)
+        channels = [in_chans, *self.conv_channels]
+        conv3: nn.Module
+        if self.local_grid is None:
+            conv3 = nn.Conv2d(channels[2], channels[3], kernels[2])
+        else:
+            grid_h, grid_w = self.local_grid
+            out_h, out_w = self.map_sizes["conv3"]
+            if out_h < grid_h or out_w < grid_w:
+                raise ValueError(
+                    f"conv3's map {out_h}x{out_w} is smaller than local_grid "
+                    f"{self.local_grid} (input_size {self.input_size})"
+                )
+            conv3 = LocallySharedConv2d(channels[2], channels[3], kernels[2], grid=self.local_grid)
+        conv4: nn.Module
+        if conv4_locally_connected:
+            conv4 = LocallyConnected2d(channels[3], channels[4], self.map_sizes["pool3"], kernels[3])
+        else:
+            conv4 = nn.Conv2d(channels[3], channels[4], kernels[3])
+        convs = [
+            nn.Conv2d(channels[0], channels[1], kernels[0]),
+            nn.Conv2d(channels[1], channels[2], kernels[1]),
+            conv3,
+            conv4,
+        ]
+        # One submodule holding the whole conv trunk; its stages' outputs are pool1, pool2,
+        # pool3 and conv4 — exactly the tensors the FC layers read.
+        self.trunk = nn.ModuleList(
+            nn.Sequential(conv, nn.ReLU(inplace=True), nn.MaxPool2d(pool_size))
+            if i < 3
+            else nn.Sequential(conv, nn.ReLU(inplace=True))
+            for i, conv in enumerate(convs)
+        )
+
+        def flat(name: str, maps: int) -> int:
+            height, width = self.map_sizes[name]
+            return maps * height * width
+
+        pool_dims = [flat(f"pool{i + 1}", self.conv_channels[i]) for i in range(3)]
+        top_dim = pool_dims[2] + flat("conv4", self.conv_channels[3])
+        # The top layer (DeepID2 layer / FC-4) is fed by both pool3 and conv4: the paper's
+        # multi-scale connection, since conv4 alone is too small to keep enough information.
+        self.fc = nn.Linear(top_dim, feature_dim)
+        self.aux_fcs = nn.ModuleList(
+            nn.Linear(dim, feature_dim) for dim in (pool_dims if deep_supervision else [])
+        )
+        self.act = nn.ReLU(inplace=True)
+        self.drop = nn.Dropout(dropout)
+        self.num_features = feature_dim
+        self.level_features = [feature_dim] * (len(self.aux_fcs) + 1)
+        self.num_classes = num_classes
+        self.head: nn.Module = nn.Identity()
+        self.reset_classifier(num_classes)
+        self._init_weights()
+
+    def _map_sizes(
+        self, kernels: list[tuple[int, int]], pool_size: int
+    ) -> dict[str, tuple[int, int]]:
+        sizes: dict[str, tuple[int, int]] = {}
+        height, width = self.input_size
+        for i, (kh, kw) in enumerate(kernels):
+            height, width = height - kh + 1, width - kw + 1
+            sizes[f"conv{i + 1}"] = (height, width)
+            if i < 3:
+                height, width = height // pool_size, width // pool_size
+                sizes[f"pool{i + 1}"] = (height, width)
+        for name, (height, width) in sizes.items():
+            if height <= 0 or width <= 0:
+                raise ValueError(
+                    f"input_size {self.input_size} is too small for kernel_sizes "
+                    f"{[k[0] if k[0] == k[1] else k for k in kernels]}: {name} would be "
+                    f"{height}x{width}"
+                )
+        return sizes
+
+    def _init_weights(self) -> None:
+        # He et al. (2015) initialisation for layers followed by ReLU, zero biases.
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear, LocallyConnected2d, LocallySharedConv2d)):
+                if module is self.head:
+                    continue
+                fan_in = (
+                    module.fan_in
+                    if isinstance(module, (LocallyConnected2d, LocallySharedConv2d))
+                    else module.weight[0].numel()
+                )
+                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_in))
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def _trunk(self, x: Tensor) -> list[Tensor]:
+        """Return the outputs of the four stages: pool1, pool2, pool3 and conv4."""
+        if x.dim() != 4 or x.shape[1] != self.in_chans or tuple(x.shape[2:]) != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (B, {self.in_chans}, "
+                f"{self.input_size[0]}, {self.input_size[1]}) (set input_size/in_chans to change "
+                f"it); got {tuple(x.shape)}"
+            )
+        outputs = []
+        for stage in self.trunk:
+            x = stage(x)
+            outputs.append(x)
+        return outputs
+
+    def _top(self, pool3: Tensor, conv4: Tensor) -> Tensor:
+        joint = torch.cat([pool3.flatten(1), conv4.flatten(1)], dim=1)
+        return self.drop(self.act(self.fc(joint)))
+
+    def forward_levels(self, x: Tensor) -> list[Tensor]:
+        """Return the embeddings of every supervised level, computing the trunk once.
+
+        Args:
+            x: Input batch ``(B, in_chans, *input_size)``.
+
+        Returns:
+            ``[FC-1, FC-2, FC-3, FC-4]`` with deep supervision (DeepID2+), else ``[DeepID2]``;
+            each ``(B, d)`` with ``d`` from :attr:`level_features`. The last one equals
+            :meth:`forward_features` (exactly so in eval mode, where dropout is off).
+        """
+        stages = self._trunk(x)
+        levels = [
+            self.drop(self.act(fc(stage.flatten(1))))
+            for fc, stage in zip(self.aux_fcs, stages, strict=False)
+        ]
+        levels.append(self._top(stages[2], stages[3]))
+        return levels
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Return the final representation (DeepID2 layer / FC-4), shape ``(B, num_features)``."""
+        stages = self._trunk(x)
+        return self._top(stages[2], stages[3])
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Apply the classifier to features (or return them unchanged with ``pre_logits``)."""
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return logits, or the representation when ``num_classes == 0``."""
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        """Return the classifier module (``nn.Identity`` when ``num_classes == 0``)."""
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier by a freshly initialised one with ``num_classes`` outputs."""
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        self.num_classes = num_classes
+        if num_classes > 0:
+            head = nn.Linear(self.num_features, num_classes)
+            nn.init.normal_(head.weight, 0.0, 0.01)
+            nn.init.zeros_(head.bias)
+            self.head = head
+        else:
+            self.head = nn.Identity()
+
+
+def _build(defaults: dict[str, Any], pretrained: bool, kwargs: dict[str, Any]) -> DeepID:
+    if pretrained:
+        raise ValueError(
+            "no pretrained weights exist for the DeepID models (the papers released none); "
+            "use pretrained=False and train, or load your own checkpoint"
+        )
+    return DeepID(**{**defaults, **kwargs})
+
+
+_DEEPID2: dict[str, Any] = {
+    "conv_channels": (20, 40, 60, 80),
+    "feature_dim": 160,
+    "deep_supervision": False,
+    "dropout": 0.0,
+}
+_DEEPID2PLUS: dict[str, Any] = {
+    "conv_channels": (128, 128, 128, 128),
+    "feature_dim": 512,
+    "deep_supervision": True,
+    "dropout": 0.5,
+}
+
+
+@register_model("deepid2")
+def deepid2(pretrained: bool = False, **kwargs: Any) -> DeepID:
+    """DeepID2 (Sun, Wang, Tang, NIPS 2014): 20/40/60/80 maps, 160-d DeepID2 layer.
+
+    Args:
+        pretrained: Must be False (no published weights).
+        **kwargs: Overrides of any :class:`DeepID` argument.
+    """
+    return _build(_DEEPID2, pretrained, kwargs)
+
+
+@register_model("deepid2plus")
+def deepid2plus(pretrained: bool = False, **kwargs: Any) -> DeepID:
+    """DeepID2+ (Sun, Wang, Tang, CVPR 2015): 128 maps per conv, 512-d FC-1..FC-4, dropout 0.5.
+
+    Args:
+        pretrained: Must be False (no published weights).
+        **kwargs: Overrides of any :class:`DeepID` argument.
+    """
+    return _build(_DEEPID2PLUS, pretrained, kwargs)
+
+
+@register_model("deepid2_tiny")
+def deepid2_tiny(pretrained: bool = False, **kwargs: Any) -> DeepID:
+    """DeepID2 topology and input size with 4–8 maps and 16-d features, for fast CPU tests.
+
+    Args:
+        pretrained: Must be False (no published weights).
+        **kwargs: Overrides of any :class:`DeepID` argument.
+    """
+    return _build({**_DEEPID2, "conv_channels": (4, 6, 8, 8), "feature_dim": 16}, pretrained, kwargs)
+
+
+@register_model("deepid2plus_tiny")
+def deepid2plus_tiny(pretrained: bool = False, **kwargs: Any) -> DeepID:
+    """DeepID2+ topology (deep supervision, dropout) with 8 maps and 16-d levels, for CPU tests.
+
+    Args:
+        pretrained: Must be False (no published weights).
+        **kwargs: Overrides of any :class:`DeepID` argument.
+    """
+    return _build(
+        {**_DEEPID2PLUS, "conv_channels": (8, 8, 8, 8), "feature_dim": 16}, pretrained, kwargs
+    )
