@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_deepvision.datamodules.base import BaseDataModule
 from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
@@ -132,6 +132,18 @@ class VerificationDataModule(BaseDataModule, ABC):
         """Verification pairs of the test set."""
         assert self.test_dataset is not None, "call setup('test') first"
         return self.make_loader(self.test_dataset, batch_size=self.eval_batch_size)
+
+    def embedding_fit_dataloader(self, max_images: int) -> DataLoader[Any]:
+        """Training images with evaluation transforms, to fit a verifier (Joint Bayesian).
+
+        Args:
+            max_images: At most this many images, spread evenly over the training set.
+        """
+        dataset = self.build_train_dataset(self.transforms(train=False))
+        size = len(dataset)  # type: ignore[arg-type]
+        step = max(1, size // max(1, max_images))
+        subset = Subset(dataset, range(0, size, step)[:max_images])
+        return self.make_loader(subset, batch_size=self.eval_batch_size)
 
     def predict_dataloader(self) -> DataLoader[Any]:
         """The test pairs: ``predict`` returns both embeddings and the score of each pair."""

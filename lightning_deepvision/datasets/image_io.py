@@ -89,7 +89,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def read_image(path: str | os.PathLike[str], referenced_by: str | None = None) -> tv_tensors.Image:
-    """Decode an image file to a ``uint8`` RGB ``tv_tensors.Image`` of shape ``3×H×W``.
+    """Decode an image file to a ``uint8`` RGB ``tv_tensors.Image`` of shape ``3xHxW``.
 
     Grey, palette, RGBA, CMYK and 16-bit images are converted to 3-channel RGB (alpha is
     dropped), so every sample of a dataset has the same number of channels.
@@ -101,7 +101,7 @@ def read_image(path: str | os.PathLike[str], referenced_by: str | None = None) -
             :class:`FileNotFoundError`.
 
     Returns:
-        The decoded image, ``uint8``, ``3×H×W``.
+        The decoded image, ``uint8``, ``3xHxW``.
 
     Raises:
         MissingImageError: The file does not exist and ``referenced_by`` was given.

@@ -5,7 +5,7 @@ Recognition in Unconstrained Environments", UMass Amherst Technical Report 07-49
 
 On-disk layout (the official archives, or torchvision's ``<root>/lfw-py/`` layout)::
 
-    ROOT/pairs.txt                       View 2: 10 folds × (300 matched + 300 mismatched)
+    ROOT/pairs.txt                       View 2: 10 folds x (300 matched + 300 mismatched)
     ROOT/pairsDevTrain.txt               View 1 training pairs (1,100 + 1,100)
     ROOT/pairsDevTest.txt                View 1 test pairs (500 + 500)
     ROOT/people.txt                      View 2 people, per fold
@@ -118,7 +118,7 @@ class PairEntry:
 
 @dataclass(frozen=True)
 class PersonEntry:
-    """One ``name\\tcount`` row of an LFW people file.
+    r"""One ``name\tcount`` row of an LFW people file.
 
     Attributes:
         name: The person (directory name).
@@ -175,11 +175,11 @@ def _check_name(path: Path, line_number: int, line: str, name: str, expected: st
 
 
 def read_lfw_pairs_file(path: str | os.PathLike[str]) -> list[PairEntry]:
-    """Parse and validate an LFW pairs file (``pairs.txt``, ``pairsDevTrain.txt``, ...).
+    r"""Parse and validate an LFW pairs file (``pairs.txt``, ``pairsDevTrain.txt``, ...).
 
-    The header is either ``<folds>\\t<n>`` (View 2: ``10\\t300``) or a single ``<n>`` (View 1,
-    one fold). Each fold then has exactly ``n`` matched lines ``name\\tn1\\tn2`` followed by
-    ``n`` mismatched lines ``name1\\tn1\\tname2\\tn2``. Nothing is checked on disk.
+    The header is either ``<folds>\t<n>`` (View 2: ``10\t300``) or a single ``<n>`` (View 1,
+    one fold). Each fold then has exactly ``n`` matched lines ``name\tn1\tn2`` followed by
+    ``n`` mismatched lines ``name1\tn1\tname2\tn2``. Nothing is checked on disk.
 
     Args:
         path: The pairs file.
@@ -206,7 +206,7 @@ def read_lfw_pairs_file(path: str | os.PathLike[str]) -> list[PairEntry]:
     assert num_folds is not None and per_side is not None  # checked above; narrows for mypy
     per_fold = 2 * per_side
     total = num_folds * per_fold
-    header_text = f"header line {line_number} declares {num_folds} fold(s) × {per_side} per side"
+    header_text = f"header line {line_number} declares {num_folds} fold(s) x {per_side} per side"
 
     entries: list[PairEntry] = []
     last_line = line_number
@@ -256,10 +256,10 @@ def read_lfw_pairs_file(path: str | os.PathLike[str]) -> list[PairEntry]:
 def read_lfw_people_file(
     path: str | os.PathLike[str], layout: Literal["auto", "folds", "single"] = "auto"
 ) -> list[PersonEntry]:
-    """Parse and validate an LFW people file (``people.txt``, ``peopleDevTrain.txt``, ...).
+    r"""Parse and validate an LFW people file (``people.txt``, ``peopleDevTrain.txt``, ...).
 
     ``people.txt`` (layout ``"folds"``) starts with the number of folds; each fold is a count line
-    followed by that many ``name\\tcount`` rows. The View 1 files (layout ``"single"``) have one
+    followed by that many ``name\tcount`` rows. The View 1 files (layout ``"single"``) have one
     count line followed by the rows. ``"auto"`` tells them apart by the second line: a single
     integer there is a fold count.
 
@@ -349,7 +349,9 @@ class _LFWBase(Dataset[dict[str, Any]]):
         if split not in list_files:
             raise ValueError(f"split must be one of {sorted(list_files)}, got {split!r}")
         if image_set is not None and image_set not in IMAGE_SETS:
-            raise ValueError(f"image_set must be one of {list(IMAGE_SETS)} or None, got {image_set!r}")
+            raise ValueError(
+                f"image_set must be one of {list(IMAGE_SETS)} or None, got {image_set!r}"
+            )
         self.root = Path(root)
         self.split = split
         list_file = list_files[split]
@@ -401,7 +403,7 @@ class LFWPairs(_LFWBase):
     Huang et al., "Labeled Faces in the Wild", UMass TR 07-49, 2007. The DeepID2/DeepID2+ papers
     report the mean accuracy over the 10 folds of View 2 (``split="10fold"``).
 
-    Each sample is ``{"image1", "image2", "same", "fold", "index"}``: two ``uint8`` 3×250×250
+    Each sample is ``{"image1", "image2", "same", "fold", "index"}``: two ``uint8`` 3x250x250
     ``tv_tensors.Image`` (before ``transforms``), ``same`` (``int64`` 1 for a matched pair),
     ``fold`` (``int64``, 0..9 for View 2, 0 for View 1) and the global pair ``index``.
 
@@ -478,7 +480,7 @@ class LFWPeople(_LFWBase):
 
     Huang et al., "Labeled Faces in the Wild", UMass TR 07-49, 2007. Useful for the
     "unrestricted" protocol and for feature extraction. Each sample is ``{"image", "label",
-    "fold"}``: a ``uint8`` 3×H×W ``tv_tensors.Image`` (before ``transforms``), the person's
+    "fold"}``: a ``uint8`` 3xHxW ``tv_tensors.Image`` (before ``transforms``), the person's
     index in :attr:`classes` (names sorted) and the fold.
 
     If the people file is absent and ``split="10fold"``, every identity directory of the image

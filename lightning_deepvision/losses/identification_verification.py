@@ -20,8 +20,7 @@ __all__ = ["JointIdentificationVerificationLoss", "VerificationKind", "Verificat
 VerificationKind = Literal["l2", "l2+", "l2-", "l1", "cosine"]
 _KINDS: tuple[str, ...] = ("l2", "l2+", "l2-", "l1", "cosine")
 
-# Squared distances below this are clamped before the square root: the derivative of sqrt is
-# infinite at 0, and identical embeddings (an identity drawn with replacement) are common.
+# Pushes the "everything is the same identity" threshold just past the largest distance.
 _EPS = 1e-12
 
 
@@ -69,11 +68,11 @@ class VerificationLoss(nn.Module):
     Sun, Wang, Tang, "Deep Learning Face Representation by Joint Identification-Verification",
     NIPS 2014, Eq. 2 and Table 2. Over all pairs ``i < j`` of the batch:
 
-    - ``"l2"``: same identity ``½‖fi − fj‖²``; different ``½ max(0, m − ‖fi − fj‖)²``.
+    - ``"l2"``: same identity ``½‖fi - fj‖²``; different ``½ max(0, m - ‖fi - fj‖)²``.
     - ``"l2+"``: only the same-identity term; ``"l2-"``: only the different-identity term.
-    - ``"l1"``: as ``"l2"`` with the L1 distance ``‖fi − fj‖₁`` in both terms.
-    - ``"cosine"``: ``½ (y − σ(w·d + b))²`` with ``d`` the cosine similarity, ``y = 1`` for the
-      same identity and 0 otherwise; ``w`` (init 1) and ``b`` (init 0) are learned.
+    - ``"l1"``: as ``"l2"`` with the L1 distance ``‖fi - fj‖₁`` in both terms.
+    - ``"cosine"``: ``½ (y - sigmoid(w·d + b))²`` with ``d`` the cosine similarity, ``y = 1``
+      for the same identity and 0 otherwise; ``w`` (init 1) and ``b`` (init 0) are learned.
 
     The margin ``m`` is not learned by gradient descent: the paper resets it "to the threshold
     that gives the lowest verification error on recent training samples". With
@@ -95,15 +94,20 @@ class VerificationLoss(nn.Module):
         balance_pairs: Average the positive-pair and the negative-pair terms separately and add
             the two means. A batch of ``B`` images has far more negative than positive pairs;
             the balance mimics the paper's stream of sampled pairs. If False, the plain mean of
-            the per-pair terms over all ``B(B−1)/2`` pairs (pairs a kind ignores count as 0).
+            the per-pair terms over all ``B(B-1)/2`` pairs (pairs a kind ignores count as 0).
 
     Note:
-        All ``B(B−1)/2`` pair differences are formed explicitly (exact distances, immune to
+        All ``B(B-1)/2`` pair differences are formed explicitly (exact distances, immune to
         the cancellation of the Gram-matrix trick and to low-precision autocast matmuls); the
         memory is ``O(B² D)``, about 67 MB for ``B = 256``, ``D = 512``.
     """
 
     margin: Tensor
+    distance_history: Tensor
+    same_history: Tensor
+    history_pointer: Tensor
+    history_size: Tensor
+    num_training_calls: Tensor
 
     def __init__(
         self,
@@ -133,12 +137,13 @@ class VerificationLoss(nn.Module):
         self.register_buffer("same_history", torch.zeros(history, dtype=torch.bool))
         self.register_buffer("history_pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("history_size", torch.zeros((), dtype=torch.long))
-        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        self.register_buffer("num_training_calls", torch.zeros((), dtype=torch.long))
         if kind == "cosine":
             self.weight = nn.Parameter(torch.tensor(1.0))
             self.bias = nn.Parameter(torch.tensor(0.0))
 
     def extra_repr(self) -> str:
+        """Kind and current margin, for ``print(module)``."""
         return (
             f"kind={self.kind!r}, margin={float(self.margin):.4g}, "
             f"adaptive_margin={self.adaptive_margin}, balance_pairs={self.balance_pairs}"
@@ -162,7 +167,11 @@ class VerificationLoss(nn.Module):
                 f"labels must be [B] = [{embeddings.shape[0]}], got {tuple(labels.shape)}"
             )
         # float32 at least: distances of nearby embeddings lose everything in bf16.
-        x = embeddings.float() if embeddings.dtype in (torch.float16, torch.bfloat16) else embeddings
+        x = (
+            embeddings.float()
+            if embeddings.dtype in (torch.float16, torch.bfloat16)
+            else embeddings
+        )
         i, j = torch.triu_indices(x.shape[0], x.shape[0], offset=1, device=x.device)
         same = labels[i] == labels[j]
 
@@ -180,8 +189,12 @@ class VerificationLoss(nn.Module):
             pos_terms = 0.5 * distance**2
         else:
             squared = (diff * diff).sum(dim=1)
-            # clamp before sqrt: finite (zero) gradient at zero distance instead of NaN.
-            distance = squared.clamp_min(_EPS).sqrt()
+            # sqrt has an infinite derivative at 0 (identical embeddings are common when an
+            # identity is drawn with replacement): the double-where gives distance exactly 0
+            # there with a zero, not NaN, gradient.
+            positive = squared > 0
+            safe = torch.where(positive, squared, torch.ones_like(squared))
+            distance = torch.where(positive, safe.sqrt(), torch.zeros_like(squared))
             pos_terms = 0.5 * squared
         margin = self.margin.to(distance.dtype)
         neg_terms = 0.5 * torch.relu(margin - distance) ** 2
@@ -223,8 +236,8 @@ class VerificationLoss(nn.Module):
             self.same_history[slots] = same
             self.history_pointer.copy_((self.history_pointer + n) % self.history)
             self.history_size.copy_(torch.clamp(self.history_size + n, max=self.history))
-        self.num_updates += 1
-        if int(self.num_updates) % self.update_every == 0:
+        self.num_training_calls += 1
+        if int(self.num_training_calls) % self.update_every == 0:
             self.update_margin()
 
     @torch.no_grad()

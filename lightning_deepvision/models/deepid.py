@@ -128,9 +128,12 @@ class DeepID(nn.Module):
             conv4,
         ]
         # One submodule holding the whole conv trunk; its stages' outputs are pool1, pool2,
-        # pool3 and conv4 — exactly the tensors the FC layers read.
+        # pool3 and conv4 — exactly the tensors the FC layers read. Max-pooling runs *before*
+        # the ReLU: the two commute (ReLU is monotone), and this way the ReLU and its backward
+        # touch a pool_size² times smaller map — conv1's output is the largest tensor of the
+        # net, and these memory-bound passes over it cost as much as a convolution on a CPU.
         self.trunk = nn.ModuleList(
-            nn.Sequential(conv, nn.ReLU(inplace=True), nn.MaxPool2d(pool_size))
+            nn.Sequential(conv, nn.MaxPool2d(pool_size), nn.ReLU(inplace=True))
             if i < 3
             else nn.Sequential(conv, nn.ReLU(inplace=True))
             for i, conv in enumerate(convs)

@@ -1,1 +1,28 @@
-"""testing."""
+"""Public writers of tiny, seeded datasets in each official on-disk layout.
+
+The library's own tests use them, and so can yours: point a data module of your own subclass at
+a temporary directory filled by a writer and run ``Trainer(fast_dev_run=True)`` without any real
+data. Writers are deterministic for a given ``seed``, take seconds, and never overwrite an
+existing file (they raise :class:`FileExistsError` naming it before writing anything).
+
+Example:
+    >>> from lightning_deepvision.testing import write_lfw  # doctest: +SKIP
+    >>> root = write_lfw(tmp_path / "lfw")  # doctest: +SKIP
+    >>> LFWPairs(root)[0]["image1"].shape  # doctest: +SKIP
+    torch.Size([3, 250, 250])
+"""
+
+from lightning_deepvision.testing.identity_folder import (
+    refuse_existing,
+    save_image,
+    write_identity_folder,
+)
+from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
+
+__all__ = [
+    "lfw_person_name",
+    "refuse_existing",
+    "save_image",
+    "write_identity_folder",
+    "write_lfw",
+]

@@ -1,0 +1,116 @@
+"""Log the ROC curve of a verification test as an image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from torch import Tensor
+from torchmetrics.functional.classification import binary_auroc, binary_roc
+
+
+class VerificationROCLogger(Callback):
+    """Plot the ROC curve of the test pairs and hand it to every logger.
+
+    The test step's outputs (``scores``, ``same``, ``index``) are gathered from all processes
+    and de-duplicated by pair index (Lightning's padded ``DistributedSampler`` repeats pairs),
+    so the curve is the same on one process and on N. Weights & Biases receives it through
+    ``WandbLogger.log_image``, TensorBoard through ``add_figure``; the PNG is also written to
+    the trainer's log directory as ``<key>.png`` with ``/`` replaced by ``_``.
+
+    Args:
+        key: Name of the logged image.
+        log_scale: Draw the false accept rate on a log axis (the useful view at low FAR).
+    """
+
+    def __init__(self, key: str = "test/roc", log_scale: bool = True) -> None:
+        super().__init__()
+        self.key = key
+        self.log_scale = log_scale
+        self._outputs: list[dict[str, Tensor]] = []
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Forget the previous run's outputs."""
+        self._outputs = []
+
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Keep the pair scores of the batch."""
+        if isinstance(outputs, dict) and {"scores", "same", "index"} <= outputs.keys():
+            self._outputs.append({k: outputs[k].detach() for k in ("scores", "same", "index")})
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Gather, de-duplicate, plot and log."""
+        if not self._outputs:
+            return
+        local = {k: torch.cat([o[k] for o in self._outputs]) for k in ("scores", "same", "index")}
+        gathered = {k: pl_module.all_gather(v).reshape(-1) for k, v in local.items()}
+        self._outputs = []
+        if not trainer.is_global_zero:
+            return
+        index, first = _first_occurrence(gathered["index"])
+        scores = gathered["scores"][first].float().cpu()
+        same = gathered["same"][first].long().cpu()
+        if index.numel() == 0 or same.min() == same.max():
+            return  # a curve needs both matched and mismatched pairs
+        figure = self.plot(scores, same)
+        self._log_figure(trainer, figure)
+
+    def plot(self, scores: Tensor, same: Tensor) -> Any:
+        """Return a matplotlib figure of the ROC curve of ``scores`` against ``same``."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fpr, tpr, _ = binary_roc(scores, same)
+        auc = float(binary_auroc(scores, same))
+        figure, axes = plt.subplots(figsize=(4.5, 4.0), dpi=100)
+        axes.plot(fpr.numpy(), tpr.numpy(), label=f"AUC = {auc:.4f} ({same.numel()} pairs)")
+        if self.log_scale:
+            positive = fpr[fpr > 0]
+            axes.set_xscale("log")
+            axes.set_xlim(float(positive.min()) if positive.numel() else 1e-4, 1.0)
+        axes.set_xlabel("false accept rate")
+        axes.set_ylabel("true accept rate")
+        axes.set_title("Verification ROC")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(loc="lower right")
+        figure.tight_layout()
+        return figure
+
+    def _log_figure(self, trainer: Trainer, figure: Any) -> None:
+        import matplotlib.pyplot as plt
+        import numpy as np
+
+        figure.canvas.draw()
+        image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(key=self.key, images=[image])
+            elif isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure(self.key, figure, global_step=trainer.global_step)
+        log_dir = trainer.log_dir
+        if log_dir is not None:
+            path = Path(log_dir) / f"{self.key.replace('/', '_')}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            figure.savefig(path)
+        plt.close(figure)
+
+
+def _first_occurrence(index: Tensor) -> tuple[Tensor, Tensor]:
+    """Unique values of ``index`` and the position of each one's first occurrence."""
+    unique, inverse = torch.unique(index, return_inverse=True)
+    positions = torch.arange(index.numel(), device=index.device)
+    first = torch.full_like(unique, index.numel()).scatter_reduce(0, inverse, positions, reduce="amin")
+    return unique, first

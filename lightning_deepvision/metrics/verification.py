@@ -1,0 +1,162 @@
+"""torchmetrics metrics for pair verification (LFW protocol), exact under DDP.
+
+Huang et al., "Labeled Faces in the Wild", UMass TR 07-49, 2007 (10-fold View 2 protocol), as
+used by DeepID2 (Sun, Wang, Tang, NIPS 2014) and DeepID2+ (CVPR 2015).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+
+from lightning_deepvision.metrics.functional import (
+    kfold_verification_accuracy,
+    tar_at_far,
+    verification_auroc,
+)
+
+__all__ = ["KFoldVerificationAccuracy", "PairScoreMetric", "TARAtFAR", "VerificationAUROC"]
+
+
+class PairScoreMetric(Metric):
+    """Base class: accumulates pair scores, labels, folds and pair indices.
+
+    Every subclass shares the same four list states, so a ``MetricCollection`` of them forms a
+    single compute group and stores the scores once.
+
+    Exactness under DDP: Lightning's ``DistributedSampler`` pads the last shard by repeating
+    samples, so after the ``cat`` reduction a pair may appear twice. :meth:`pair_data` keeps
+    exactly one entry per pair index (the first), so every pair counts once and none is
+    dropped; the result on N processes equals the result on one. The ``indices`` must
+    therefore identify pairs globally (the dataset index of the pair).
+
+    Args:
+        kwargs: Passed to :class:`torchmetrics.Metric`.
+    """
+
+    is_differentiable = False
+    higher_is_better: bool | None = True
+    full_state_update = False
+
+    scores: list[Tensor]
+    same: list[Tensor]
+    folds: list[Tensor]
+    indices: list[Tensor]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("scores", default=[], dist_reduce_fx="cat")
+        self.add_state("same", default=[], dist_reduce_fx="cat")
+        self.add_state("folds", default=[], dist_reduce_fx="cat")
+        self.add_state("indices", default=[], dist_reduce_fx="cat")
+
+    def update(self, scores: Tensor, same: Tensor, folds: Tensor, indices: Tensor) -> None:
+        """Add a batch of pairs.
+
+        Args:
+            scores: ``[B]`` scores, higher = more likely the same identity.
+            same: ``[B]`` bool (or 0/1) ground truth.
+            folds: ``[B]`` integer fold ids (LFW: 0-9).
+            indices: ``[B]`` global pair indices, used to drop sampler padding duplicates.
+        """
+        scores = scores.detach().flatten()
+        n = scores.numel()
+        for name, value in (("same", same), ("folds", folds), ("indices", indices)):
+            if value.numel() != n:
+                raise ValueError(f"{name} has {value.numel()} elements, scores has {n}")
+        self.scores.append(scores)
+        self.same.append(same.detach().flatten().bool())
+        self.folds.append(folds.detach().flatten().long())
+        self.indices.append(indices.detach().flatten().long())
+
+    def pair_data(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(scores, same, folds)`` with exactly one entry per pair index."""
+        scores = dim_zero_cat(self.scores)
+        same = dim_zero_cat(self.same)
+        folds = dim_zero_cat(self.folds)
+        indices = dim_zero_cat(self.indices)
+        # The first occurrence of each index, in one stable sort.
+        order = torch.argsort(indices, stable=True)
+        sorted_indices = indices[order]
+        first = torch.ones_like(sorted_indices, dtype=torch.bool)
+        first[1:] = sorted_indices[1:] != sorted_indices[:-1]
+        keep = order[first]
+        return scores[keep], same[keep], folds[keep]
+
+    def _has_data(self) -> bool:
+        # After a DDP sync the list state has been concatenated into one tensor.
+        state: list[Tensor] | Tensor = self.scores
+        if isinstance(state, Tensor):
+            return state.numel() > 0
+        return any(s.numel() > 0 for s in state)
+
+
+class KFoldVerificationAccuracy(PairScoreMetric):
+    """Mean (or std) accuracy of the LFW k-fold verification protocol.
+
+    For each fold the threshold maximising accuracy on the other folds is applied to the
+    held-out fold (see :func:`~lightning_deepvision.metrics.functional.kfold_verification_accuracy`,
+    which also documents the single-fold fallback). The std is the population std (ddof 0)
+    of the fold accuracies, as common LFW evaluation code reports it.
+
+    Args:
+        statistic: ``"mean"`` or ``"std"`` of the fold accuracies.
+        kwargs: Passed to :class:`torchmetrics.Metric`.
+    """
+
+    def __init__(self, statistic: Literal["mean", "std"] = "mean", **kwargs: Any) -> None:
+        if statistic not in ("mean", "std"):
+            raise ValueError(f"statistic must be 'mean' or 'std', got {statistic!r}")
+        super().__init__(**kwargs)
+        self.statistic = statistic
+        self.higher_is_better = statistic == "mean"
+
+    def compute(self) -> Tensor:
+        """The requested statistic of the per-fold accuracies (NaN before any update)."""
+        if not self._has_data():
+            return torch.tensor(float("nan"), device=self.device)
+        accuracies, _ = kfold_verification_accuracy(*self.pair_data())
+        if self.statistic == "mean":
+            return accuracies.mean()
+        return accuracies.std(correction=0)
+
+
+class VerificationAUROC(PairScoreMetric):
+    """Area under the ROC curve of the (de-duplicated) pair scores.
+
+    Args:
+        kwargs: Passed to :class:`torchmetrics.Metric`.
+    """
+
+    def compute(self) -> Tensor:
+        """AUROC (NaN before any update)."""
+        if not self._has_data():
+            return torch.tensor(float("nan"), device=self.device)
+        scores, same, _ = self.pair_data()
+        return verification_auroc(scores, same)
+
+
+class TARAtFAR(PairScoreMetric):
+    """True accept rate at a false accept rate of at most ``far``.
+
+    Args:
+        far: Maximum false accept rate (default 0.1 %).
+        kwargs: Passed to :class:`torchmetrics.Metric`.
+    """
+
+    def __init__(self, far: float = 1e-3, **kwargs: Any) -> None:
+        if not 0.0 <= far <= 1.0:
+            raise ValueError(f"far must be in [0, 1], got {far}")
+        super().__init__(**kwargs)
+        self.far = far
+
+    def compute(self) -> Tensor:
+        """TAR at the given FAR (NaN before any update)."""
+        if not self._has_data():
+            return torch.tensor(float("nan"), device=self.device)
+        scores, same, _ = self.pair_data()
+        return tar_at_far(scores, same, self.far)

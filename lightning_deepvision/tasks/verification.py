@@ -1,0 +1,326 @@
+"""Face verification with joint identification-verification supervision (DeepID2, DeepID2+)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from lightning_deepvision.losses import JointIdentificationVerificationLoss, VerificationLoss
+from lightning_deepvision.metrics import (
+    KFoldVerificationAccuracy,
+    TARAtFAR,
+    VerificationAUROC,
+    pair_scores,
+)
+from lightning_deepvision.models.joint_bayesian import JointBayesian
+from lightning_deepvision.models.registry import list_models
+from lightning_deepvision.tasks.base import BaseTask, OptimizerName, SchedulerName
+
+VerificationKind = Literal["l2", "l2+", "l2-", "l1", "cosine"]
+Scoring = Literal["cosine", "l2", "hamming", "joint_bayesian"]
+FlipTest = Literal["none", "mean", "concat"]
+
+
+class VerificationTask(BaseTask):
+    """Learn face embeddings with identification + verification signals; verify pairs.
+
+    Training follows DeepID2 (Sun, Wang, Tang, "Deep Learning Face Representation by Joint
+    Identification-Verification", NIPS 2014): an n-way softmax on the DeepID2 vector plus
+    λ·verification loss on pairs of that vector (λ = 0.05), with the verification margin reset
+    during training to the threshold that best separates recent pairs. With a deeply supervised
+    backbone (DeepID2+, Sun, Wang, Tang, CVPR 2015) every FC-n level gets its own
+    identification and verification supervision, weighted by ``level_weights``.
+
+    Evaluation follows LFW's protocol (specs §9a): pairs in folds, the threshold chosen on the
+    other folds and applied to the held-out one; mean and std of the fold accuracies, ROC AUC
+    and TAR at a fixed FAR. Pairs are scored by cosine similarity, negative L2 distance,
+    negative Hamming distance of binarised features (DeepID2+ Table 4), or a Joint Bayesian
+    model (Chen et al., ECCV 2012) fitted on training embeddings (DeepID2 §3).
+
+    Args:
+        backbone: Registry name (``"deepid2plus"``, ``"deepid2"``, any timm model) or an
+            ``nn.Module`` mapping images to embeddings. A module may expose
+            ``forward_levels(x) -> list[Tensor]`` and ``level_features`` for deep supervision;
+            otherwise its output is the single supervised embedding.
+        backbone_kwargs: Extra keyword arguments for the registry builder.
+        num_identities: Size of the identification softmax. ``None`` reads ``num_classes`` of
+            the data module when ``fit`` starts (and stores it in the hyperparameters).
+        in_chans: Input channels.
+        input_size: ``(height, width)`` of the input (55×47 in the papers).
+        verification_loss: Verification signal of DeepID2 Table 2: ``"l2"`` (paper default),
+            ``"l2+"``, ``"l2-"``, ``"l1"`` or ``"cosine"``.
+        verification_weight: λ, the weight of the verification signal (0.05 in the paper).
+        margin: Initial margin m of the verification loss.
+        adaptive_margin: Re-set m during training to the best threshold on recent pairs.
+        level_weights: Loss weight of each supervised level (DeepID2+'s FC-1…FC-4); ``None``
+            weighs all levels equally.
+        scoring: How a pair of embeddings is scored at evaluation.
+        flip_test: Combine each image's embedding with its mirror's: ``"concat"`` (as DeepID2+
+            feeds a region and its flip to the verifier), ``"mean"`` or ``"none"``.
+        binarize_threshold: Activation threshold of the binary codes for ``"hamming"``.
+        far: False accept rate of the reported TAR.
+        joint_bayesian_pca_dim: PCA dimension before Joint Bayesian (DeepID2 uses 180 for its
+            4000-d concatenation); ``None`` keeps the full dimension.
+        joint_bayesian_max_images: Training images embedded to fit Joint Bayesian.
+        optimizer: ``"sgd"`` (momentum), ``"adam"`` or ``"adamw"``.
+        lr: Learning rate.
+        momentum: SGD momentum.
+        weight_decay: Weight decay.
+        lr_schedule: ``"cosine"``, ``"step"`` (÷10 three times) or ``"none"``.
+        channels_last: Run the backbone in channels-last memory format (faster convolutions on
+            CPU and on tensor cores).
+    """
+
+    monitor = "val/accuracy"
+    mode: Literal["min", "max"] = "max"
+
+    def __init__(
+        self,
+        backbone: str | nn.Module = "deepid2plus",
+        backbone_kwargs: dict[str, Any] | None = None,
+        num_identities: int | None = None,
+        in_chans: int = 3,
+        input_size: tuple[int, int] = (55, 47),
+        verification_loss: VerificationKind = "l2",
+        verification_weight: float = 0.05,
+        margin: float = 1.0,
+        adaptive_margin: bool = True,
+        level_weights: list[float] | None = None,
+        scoring: Scoring = "cosine",
+        flip_test: FlipTest = "concat",
+        binarize_threshold: float = 0.0,
+        far: float = 1e-3,
+        joint_bayesian_pca_dim: int | None = None,
+        joint_bayesian_max_images: int = 10000,
+        optimizer: OptimizerName = "sgd",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        lr_schedule: SchedulerName = "cosine",
+        channels_last: bool = True,
+    ) -> None:
+        # A module argument cannot be a hyperparameter; hand it to configure_models() aside.
+        # (object.__setattr__: nn.Module forbids assigning modules before Module.__init__.)
+        module = backbone if isinstance(backbone, nn.Module) else None
+        object.__setattr__(self, "_backbone_module", module)
+        super().__init__(ignore=["backbone"] if module is not None else None)
+        object.__delattr__(self, "_backbone_module")
+
+    # -- construction --------------------------------------------------------------------------
+    def configure_models(self) -> None:
+        """Build the backbone, infer the supervised levels, and the identity heads if known."""
+        hp = self.hparams
+        kwargs: dict[str, Any] = dict(hp.get("backbone_kwargs") or {})
+        name = hp.get("backbone")
+        if self._backbone_module is not None:
+            self.backbone = self._backbone_module
+        else:
+            if name is None:
+                raise ValueError(
+                    "this checkpoint was trained with a backbone module: pass it again, e.g. "
+                    "VerificationTask.load_from_checkpoint(path, backbone=MyNet())"
+                )
+            kwargs.setdefault("num_classes", 0)
+            kwargs.setdefault("in_chans", hp.in_chans)
+            if name in list_models():
+                kwargs.setdefault("input_size", tuple(hp.input_size))
+            self.backbone = self.build_backbone(name, **kwargs)
+        if hp.channels_last:
+            self.backbone = self.backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.level_features = self._infer_level_features()
+        weights = hp.level_weights or [1.0] * len(self.level_features)
+        if len(weights) != len(self.level_features):
+            raise ValueError(
+                f"level_weights has {len(weights)} entries but the backbone supervises "
+                f"{len(self.level_features)} levels {self.level_features}"
+            )
+        self.level_weights = [float(w) for w in weights]
+        self.identity_heads: nn.ModuleList | None = None
+        if hp.num_identities is not None:
+            self._build_identity_heads(int(hp.num_identities))
+        self.joint_bayesian = JointBayesian()
+
+    def _infer_level_features(self) -> list[int]:
+        declared = getattr(self.backbone, "level_features", None)
+        if declared is not None:
+            return [int(d) for d in declared]
+        num_features = getattr(self.backbone, "num_features", None)
+        if isinstance(num_features, int) and num_features > 0:
+            return [num_features]
+        # A plain module: one dry run tells its embedding size.
+        was_training = self.backbone.training
+        self.backbone.eval()
+        with torch.no_grad():
+            probe = torch.zeros(1, self.hparams.in_chans, *self.hparams.input_size)
+            out = self.backbone(probe)
+        self.backbone.train(was_training)
+        return [int(out.flatten(1).shape[1])]
+
+    def _build_identity_heads(self, num_identities: int) -> None:
+        self.identity_heads = nn.ModuleList(nn.Linear(d, num_identities) for d in self.level_features)
+
+    def configure_losses(self) -> None:
+        """One joint identification-verification loss per supervised level (own margin each)."""
+        hp = self.hparams
+        self.joint_losses = nn.ModuleList(
+            JointIdentificationVerificationLoss(
+                verification_weight=hp.verification_weight,
+                verification=VerificationLoss(
+                    kind=hp.verification_loss, margin=hp.margin, adaptive_margin=hp.adaptive_margin
+                ),
+            )
+            for _ in self.level_features
+        )
+
+    def configure_metrics(self) -> None:
+        """LFW-protocol pair metrics, cloned for validation and test."""
+        metrics = MetricCollection(
+            {
+                "accuracy": KFoldVerificationAccuracy(statistic="mean"),
+                "accuracy_std": KFoldVerificationAccuracy(statistic="std"),
+                "auc": VerificationAUROC(),
+                "tar_at_far": TARAtFAR(far=self.hparams.far),
+            }
+        )
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    def setup(self, stage: str) -> None:
+        """Size the identification softmax from the data module when ``fit`` starts."""
+        if stage != "fit" or self.identity_heads is not None:
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        num_classes = getattr(datamodule, "num_classes", None)
+        if num_classes is None:
+            raise ValueError(
+                "VerificationTask needs num_identities: pass it, or use a data module with a "
+                "num_classes attribute"
+            )
+        self.hparams["num_identities"] = int(num_classes)
+        self._build_identity_heads(int(num_classes))
+
+    # -- forward -------------------------------------------------------------------------------
+    def _prepare(self, images: Tensor) -> Tensor:
+        if self.hparams.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def forward_levels(self, images: Tensor) -> list[Tensor]:
+        """Embeddings of every supervised level; the last is the face representation."""
+        images = self._prepare(images)
+        levels = getattr(self.backbone, "forward_levels", None)
+        if callable(levels):
+            return list(levels(images))
+        return [self.backbone(images).flatten(1)]
+
+    def forward(self, images: Tensor) -> Tensor:
+        """The face representation (the last supervised level)."""
+        return self.forward_levels(images)[-1]
+
+    def embed(self, images: Tensor) -> Tensor:
+        """Evaluation embedding, combined with the mirrored image's per ``flip_test``."""
+        embedding = self(images)
+        flip = self.hparams.flip_test
+        if flip == "none":
+            return embedding
+        mirrored = self(torch.flip(images, dims=[-1]))
+        if flip == "mean":
+            return (embedding + mirrored) / 2
+        return torch.cat([embedding, mirrored], dim=1)
+
+    def score(self, embeddings1: Tensor, embeddings2: Tensor) -> Tensor:
+        """Pair scores, higher meaning more likely the same person."""
+        method = self.hparams.scoring
+        if method == "joint_bayesian":
+            return self.joint_bayesian(embeddings1, embeddings2)
+        return pair_scores(
+            embeddings1, embeddings2, method=method, binarize_threshold=self.hparams.binarize_threshold
+        )
+
+    # -- steps ---------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Joint identification-verification loss summed over the supervised levels."""
+        if self.identity_heads is None:
+            raise RuntimeError("identity heads are not built: num_identities is unknown")
+        images, labels = batch["image"], batch["label"]
+        total = images.new_zeros(())
+        parts: dict[str, Tensor] = {}
+        logits = images.new_zeros(())
+        for embedding, head, loss_fn, weight in zip(
+            self.forward_levels(images), self.identity_heads, self.joint_losses, self.level_weights
+        ):
+            logits = head(embedding)
+            parts = loss_fn(embedding, logits, labels)
+            total = total + weight * parts["loss"]
+        batch_size = images.shape[0]
+        final_loss: Any = self.joint_losses[-1]
+        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+        self.log("train/identification", parts["identification"], batch_size=batch_size)
+        self.log("train/verification", parts["verification"], batch_size=batch_size)
+        self.log("train/margin", final_loss.verification.margin, batch_size=batch_size)
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        self.log("train/identification_accuracy", accuracy, prog_bar=True, batch_size=batch_size)
+        return total
+
+    def _pair_scores(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        embeddings1, embeddings2 = self.embed(batch["image1"]), self.embed(batch["image2"])
+        return self.score(embeddings1, embeddings2), embeddings1, embeddings2
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Score the pairs and accumulate the protocol metrics."""
+        scores, _, _ = self._pair_scores(batch)
+        self.val_metrics.update(scores, batch["same"], batch["fold"], batch["index"])
+        self.log_dict(self.val_metrics, batch_size=scores.shape[0])  # type: ignore[arg-type]
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """Score the pairs; the outputs feed callbacks such as the ROC-curve logger."""
+        scores, _, _ = self._pair_scores(batch)
+        self.test_metrics.update(scores, batch["same"], batch["fold"], batch["index"])
+        self.log_dict(self.test_metrics, batch_size=scores.shape[0])  # type: ignore[arg-type]
+        return {"scores": scores, "same": batch["same"], "index": batch["index"]}
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """Embeddings for downstream use: of each pair (with its score) or of each image."""
+        if "image1" in batch:
+            scores, embeddings1, embeddings2 = self._pair_scores(batch)
+            out = {"embedding1": embeddings1, "embedding2": embeddings2, "score": scores}
+            out.update({k: batch[k] for k in ("same", "fold", "index") if k in batch})
+            return out
+        out = {"embedding": self.embed(batch["image"])}
+        out.update({k: batch[k] for k in ("label", "index") if k in batch})
+        return out
+
+    # -- Joint Bayesian ------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        """Fit the Joint Bayesian scorer on current training embeddings if it is used."""
+        self._fit_joint_bayesian_if_needed()
+
+    def on_test_epoch_start(self) -> None:
+        """Fit the Joint Bayesian scorer on current training embeddings if it is used."""
+        self._fit_joint_bayesian_if_needed()
+
+    @torch.no_grad()
+    def _fit_joint_bayesian_if_needed(self) -> None:
+        if self.hparams.scoring != "joint_bayesian":
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        make_loader = getattr(datamodule, "embedding_fit_dataloader", None)
+        if make_loader is None:
+            if self.joint_bayesian.is_fitted:
+                return  # restored from a checkpoint
+            raise RuntimeError(
+                "scoring='joint_bayesian' needs a data module with embedding_fit_dataloader() "
+                "(identity-labelled images to fit the model on)"
+            )
+        embeddings, labels = [], []
+        for batch in make_loader(self.hparams.joint_bayesian_max_images):
+            images = batch["image"].to(self.device)
+            embeddings.append(self.embed(images).float().cpu())
+            labels.append(batch["label"].cpu())
+        self.joint_bayesian.fit(
+            torch.cat(embeddings), torch.cat(labels), pca_dim=self.hparams.joint_bayesian_pca_dim
+        )
+        self.joint_bayesian.to(self.device)

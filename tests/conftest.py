@@ -1,0 +1,68 @@
+"""Shared fixtures: the real data beside the checkout, and tiny datasets from the public writers.
+
+The session-scoped roots (``lfw_root``, ``identity_folder_root``) are shared by many tests:
+treat them as read-only. Tests that damage data on purpose write their own copy under
+``tmp_path`` (see ``make_lfw``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The checkout sits at <work>/main and the shared data at <work>/shared/data.
+SHARED_DATA = Path(__file__).parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (AT&T faces, LFW pairs.txt); skip when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def lfw_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A default ``write_lfw`` tree (20 people x 4 images, 10 folds x 4 pairs). Read-only."""
+    from lightning_deepvision.testing import write_lfw
+
+    return write_lfw(tmp_path_factory.mktemp("lfw"))
+
+
+@pytest.fixture(scope="session")
+def identity_folder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A default ``write_identity_folder`` tree (8 identities x 6 JPEGs, 64x56). Read-only."""
+    from lightning_deepvision.testing import write_identity_folder
+
+    return write_identity_folder(tmp_path_factory.mktemp("identities"))
+
+
+@pytest.fixture
+def make_lfw(tmp_path: Path) -> Callable[..., Path]:
+    """Write a small private LFW tree under ``tmp_path`` (safe to modify); kwargs go to
+    ``write_lfw``, whose defaults here are shrunk to 8 people, 2 folds, 2 pairs per fold."""
+    from lightning_deepvision.testing import write_lfw
+
+    def make(subdir: str = "lfw", **kwargs: Any) -> Path:
+        options: dict[str, Any] = {"num_people": 8, "num_folds": 2, "pairs_per_fold": 2}
+        options.update(kwargs)
+        return write_lfw(tmp_path / subdir, **options)
+
+    return make
+
+
+@pytest.fixture
+def make_identity_folder(tmp_path: Path) -> Callable[..., Path]:
+    """Write a small private identity folder under ``tmp_path`` (safe to modify)."""
+    from lightning_deepvision.testing import write_identity_folder
+
+    def make(subdir: str = "identities", **kwargs: Any) -> Path:
+        options: dict[str, Any] = {"num_identities": 4, "images_per_identity": 3}
+        options.update(kwargs)
+        return write_identity_folder(tmp_path / subdir, **options)
+
+    return make
