@@ -44,11 +44,17 @@ def identity_folder_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def make_lfw(tmp_path: Path) -> Callable[..., Path]:
     """Write a small private LFW tree under ``tmp_path`` (safe to modify); kwargs go to
-    ``write_lfw``, whose defaults here are shrunk to 8 people, 2 folds, 2 pairs per fold."""
+    ``write_lfw``, whose defaults here are shrunk to 4 people x 2 images, 2 folds x 2 pairs
+    (8 images: rendering faces is the slow part)."""
     from lightning_deepvision.testing import write_lfw
 
     def make(subdir: str = "lfw", **kwargs: Any) -> Path:
-        options: dict[str, Any] = {"num_people": 8, "num_folds": 2, "pairs_per_fold": 2}
+        options: dict[str, Any] = {
+            "num_people": 4,
+            "images_per_person": 2,
+            "num_folds": 2,
+            "pairs_per_fold": 2,
+        }
         options.update(kwargs)
         return write_lfw(tmp_path / subdir, **options)
 

@@ -10,8 +10,8 @@ The outputs mirror the real datasets the recipes are written for:
 
 - ``mask`` uses the 11 HELEN face-parsing labels (Smith, Zhang, Brandt, Lin, Yang, "Exemplar-Based
   Face Parsing", CVPR 2013); see :data:`HELEN_LABELS`.
-- ``yaw`` takes the seven Multi-PIE poses of the FIP/MVP protocol (−45°…+45° in 15° steps) and
-  ``illumination`` the 20 Multi-PIE flash ids (Gross, Matthews, Cohn, Kanade, Baker,
+- ``yaw`` takes the seven Multi-PIE poses of the FIP/MVP protocol (-45 to +45 degrees in steps
+  of 15) and ``illumination`` the 20 Multi-PIE flash ids (Gross, Matthews, Cohn, Kanade, Baker,
   "Multi-PIE", Image and Vision Computing 28(5), 2010); ``target`` is the canonical frontal view
   under neutral light that FIP (Zhu, Luo, Wang, Tang, ICCV 2013) reconstructs.
 - ``attributes`` are binary, CelebA-style (Liu, Luo, Wang, Tang, "Deep Learning Face Attributes
@@ -294,7 +294,7 @@ def _identity_params(seed: int, identity: int) -> _Identity:
     skin = _mix(_SKIN_LIGHT, _SKIN_DARK, tone)
     skin = (
         skin[0] + d.uniform(-10.0, 10.0),
-        skin[1] + d.uniform(-8.0, 8.0),
+        skin[1] + d.uniform(-6.0, 6.0),
         skin[2] + d.uniform(-8.0, 8.0),
     )
     bald = d.bernoulli(0.1)
@@ -505,17 +505,18 @@ def _attributes(ident: _Identity, nuis: _Nuisance) -> Tensor:
 # Shapes
 # --------------------------------------------------------------------------------------------
 
-# Columns of the shape table. Every shape is an ellipse (centre CX, CY; half axes A, B) in local
+# Columns of a shape table. Every shape is an ellipse (centre CX, CY; half axes A, B) in local
 # coordinates u = x - CX, v = y - CY - TILT*u - BEND*u^2 (a sheared, bent ellipse draws brows and
 # smiles), whose half width is scaled by 1 + TAPER*(max(v/B, T0) - T0) (jaw, nose), intersected
-# with the box |u| <= BOXU, VLO <= v <= VHI (rectangles, half lips). FRAME 0 shapes move with
-# the face (pose), FRAME 1 shapes stay in the image (background, block occluder). PARENT >= 0
-# clips a shape to another (an iris to its eye). SURF = 1 shapes lie on the face surface and are
-# re-projected for yaw, DZ being how far they stand out of it (the nose tip most).
-(CX, CY, A, B, TILT, BEND, TAPER, T0, BOXU, VLO, VHI, FRAME, PARENT, LABEL) = range(14)
-RED, GREEN, BLUE, DZ, SURF = range(14, 19)
-_NCOLS = 19
+# with the box |u| <= BOXU, VLO <= v <= VHI (rectangles, half lips). Coordinates are those of
+# the face frame (they move with the in-plane pose). PARENT clips a shape to another of the same
+# table (an iris to its eye); -1: no parent, -2: the face (for feature shapes). SURF = 1 shapes
+# lie on the face surface and are re-projected for yaw, DZ being how far they stand out of it.
+(CX, CY, A, B, TILT, BEND, TAPER, T0, BOXU, VLO, VHI, PARENT, LABEL) = range(13)
+RED, GREEN, BLUE, DZ, SURF = range(13, 18)
 _BIG = 1e3
+_NO_PARENT = -1
+_FACE_PARENT = -2
 
 
 class _Shapes:
@@ -538,60 +539,52 @@ class _Shapes:
         boxu: float = _BIG,
         vlo: float = -_BIG,
         vhi: float = _BIG,
-        image_frame: bool = False,
-        parent: int = -1,
+        parent: int = _NO_PARENT,
         dz: float = 0.0,
         surface: bool = False,
     ) -> int:
-        self.rows.append(
-            [
-                cx,
-                cy,
-                a,
-                b,
-                tilt,
-                bend,
-                taper,
-                t0,
-                boxu,
-                vlo,
-                vhi,
-                float(image_frame),
-                float(parent),
-                float(label),
-                rgb[0],
-                rgb[1],
-                rgb[2],
-                dz,
-                float(surface),
-            ]
-        )
+        row = [cx, cy, a, b, tilt, bend, taper, t0, boxu, vlo, vhi, float(parent), float(label)]
+        self.rows.append([*row, rgb[0], rgb[1], rgb[2], dz, float(surface)])
         return len(self.rows) - 1
 
+    def table(self) -> np.ndarray:
+        return np.asarray(self.rows, dtype=np.float64).reshape(-1, SURF + 1)
 
-def _face_shapes(ident: _Identity, nuis: _Nuisance) -> tuple[np.ndarray, int]:
-    """The shape table of one render, back to front, and the row of the nose."""
-    s = _Shapes()
+
+@dataclass(frozen=True)
+class _Scene:
+    """One image as shapes: the head over the whole image, the features within the face."""
+
+    head: np.ndarray  # background clutter, neck, clothes, hair, face, bangs; back to front
+    features: np.ndarray  # mole, brows, eyes, nose, mouth, sunglasses; drawn over the head
+    face_row: int  # row of the face in ``head``
+    nose_row: int  # row of the nose in ``features``
+    block: tuple[float, float, float, float] | None  # image-frame occluder (cx, cy, half w, h)
+
+
+def _scene(ident: _Identity, nuis: _Nuisance) -> _Scene:
+    head = _Shapes()
+    # Clutter is random anyway, so it may as well live in the face frame with everything else.
     for cx, cy, a, b, rgb in nuis.blobs:
-        s.add(cx, cy, a, b, 0, rgb, image_frame=True)
+        head.add(cx, cy, a, b, 0, rgb)
     fy = ident.face_cy
     a, b = ident.face_a, ident.face_b
     sin_yaw = math.sin(math.radians(nuis.yaw))
     skin = ident.skin_rgb
 
-    s.add(0.0, fy + 0.8 * b, 0.5 * a, 0.4, 0, _scale(skin, 0.82))  # neck
-    s.add(0.0, fy + b + 0.6, 0.95, 0.42, 0, nuis.clothes_rgb)  # shoulders
+    head.add(0.0, fy + 0.8 * b, 0.5 * a, 0.4, 0, _scale(skin, 0.82))  # neck
+    head.add(0.0, fy + b + 0.6, 0.95, 0.42, 0, nuis.clothes_rgb)  # shoulders
     if not ident.bald:
         # Turning the head uncovers the hair at the back of the head on the near side.
         hx = -0.1 * sin_yaw
         hy = fy - 0.12
         hair_a, hair_b = a + ident.hair_volume, 0.85 * b + ident.hair_volume
         if ident.long_hair:
-            s.add(hx, hy, hair_a, hair_b, 10, ident.hair_rgb)
-            s.add(hx, fy + 0.2, 1.25 * hair_a, 0.8, 10, ident.hair_rgb, boxu=hair_a, vlo=-0.2)
+            head.add(hx, hy, hair_a, hair_b, 10, ident.hair_rgb)
+            head.add(hx, fy + 0.2, 1.25 * hair_a, 0.8, 10, ident.hair_rgb, boxu=hair_a, vlo=-0.2)
         else:
-            s.add(hx, hy, hair_a, hair_b, 10, ident.hair_rgb, vhi=0.35)
-    face = s.add(
+            head.add(hx, hy, hair_a, hair_b, 10, ident.hair_rgb, vhi=0.05)
+    face = head.add(
         0.04 * sin_yaw,
         fy,
         a * (1.0 - 0.08 * abs(sin_yaw)),
@@ -601,19 +594,8 @@ def _face_shapes(ident: _Identity, nuis: _Nuisance) -> tuple[np.ndarray, int]:
         taper=ident.jaw_taper,
         t0=0.0,
     )
-    if ident.mole:
-        s.add(
-            ident.mole_x,
-            fy + ident.mole_y,
-            ident.mole_r,
-            ident.mole_r,
-            1,
-            (70.0, 45.0, 35.0),
-            parent=face,
-            surface=True,
-        )
     if ident.bangs:
-        s.add(
+        head.add(
             0.0,
             fy - b,
             1.1 * a,
@@ -625,6 +607,18 @@ def _face_shapes(ident: _Identity, nuis: _Nuisance) -> tuple[np.ndarray, int]:
             parent=face,
         )
 
+    s = _Shapes()
+    if ident.mole:  # below the eyes, so bangs never cover it
+        s.add(
+            ident.mole_x,
+            fy + ident.mole_y,
+            ident.mole_r,
+            ident.mole_r,
+            1,
+            (70.0, 45.0, 35.0),
+            parent=_FACE_PARENT,
+            surface=True,
+        )
     eye_y = fy + ident.eye_y
     brow_y = eye_y - ident.brow_dy - nuis.brow_raise
     brow_x = ident.eye_sep + ident.brow_dx
@@ -675,7 +669,7 @@ def _face_shapes(ident: _Identity, nuis: _Nuisance) -> tuple[np.ndarray, int]:
         nose_top,
         ident.nose_len,
         6,
-        _scale(skin, 0.93),
+        _scale(skin, 0.88),
         taper=(ident.nose_w / nose_top - 1.0) / 2.0,
         t0=-1.0,
         dz=0.6 * ident.nose_len,
@@ -699,30 +693,48 @@ def _face_shapes(ident: _Identity, nuis: _Nuisance) -> tuple[np.ndarray, int]:
     my = fy + ident.mouth_y
     mw = ident.mouth_w * (1.0 + 0.12 * nuis.smile)
     bend = ident.mouth_bend - 2.2 * nuis.smile
-    s.add(0.0, my + gap / 2, 0.92 * mw, ident.lower_lip, 9, ident.lip_rgb, bend=bend, vlo=0.0,
-          dz=0.02, surface=True)  # fmt: skip
-    s.add(0.0, my - gap / 2, mw, ident.upper_lip, 7, _scale(ident.lip_rgb, 0.92), bend=bend,
-          vhi=0.0, dz=0.02, surface=True)  # fmt: skip
-    inner = s.add(0.0, my, 0.97 * mw, gap / 2, 8, (60.0, 20.0, 25.0), bend=bend, dz=0.02,
-                  surface=True)  # fmt: skip
-    if nuis.mouth_open > 0.0:
-        s.add(0.0, my - gap / 2, 0.8 * mw, 0.4 * gap, 8, (232.0, 226.0, 214.0), bend=bend,
-              parent=inner, dz=0.02, surface=True)  # fmt: skip
+    lip = {"bend": bend, "dz": 0.02, "surface": True}
+    s.add(0.0, my + gap / 2, 0.92 * mw, ident.lower_lip, 9, ident.lip_rgb, vlo=0.0, **lip)
+    s.add(0.0, my - gap / 2, mw, ident.upper_lip, 7, _scale(ident.lip_rgb, 0.92), vhi=0.0, **lip)
+    inner = s.add(0.0, my, 0.97 * mw, gap / 2, 8, (60.0, 20.0, 25.0), **lip)
+    if nuis.mouth_open > 0.0:  # teeth
+        s.add(0.0, my - gap / 2, 0.8 * mw, 0.4 * gap, 8, (232.0, 226.0, 214.0), parent=inner, **lip)
 
-    if nuis.occluder == 1:  # sunglasses
+    if nuis.occluder == 1:  # sunglasses: two lenses and a bridge, standing out of the face
         for side in (-1.0, 1.0):
-            s.add(side * ident.eye_sep, eye_y, 1.55 * ident.eye_w, 0.075, 0, nuis.glasses_rgb,
-                  dz=0.06, surface=True)  # fmt: skip
-        s.add(0.0, eye_y - 0.02, _BIG, _BIG, 0, nuis.glasses_rgb, boxu=ident.eye_sep,
-              vlo=-0.012, vhi=0.012, dz=0.06, surface=True)  # fmt: skip
-    elif nuis.occluder == 2:  # a random block anywhere in the image
-        bx, by, bw, bh = nuis.block
-        s.add(bx, by, 1.3 * bw, 1.3 * bh, 0, nuis.block_rgb, boxu=bw, vlo=-bh, vhi=bh,
-              image_frame=True)  # fmt: skip
+            s.add(
+                side * ident.eye_sep,
+                eye_y,
+                1.55 * ident.eye_w,
+                0.075,
+                0,
+                nuis.glasses_rgb,
+                dz=0.06,
+                surface=True,
+            )
+        s.add(
+            0.0,
+            eye_y - 0.02,
+            _BIG,
+            _BIG,
+            0,
+            nuis.glasses_rgb,
+            boxu=ident.eye_sep,
+            vlo=-0.012,
+            vhi=0.012,
+            dz=0.06,
+            surface=True,
+        )
 
-    table = np.asarray(s.rows, dtype=np.float64)
-    _project_yaw(table, nuis.yaw, ident.face_a * 1.15)
-    return table.astype(np.float32), nose
+    features = s.table()
+    _project_yaw(features, nuis.yaw, ident.face_a * 1.15)
+    return _Scene(
+        head=head.table().astype(np.float32),
+        features=features.astype(np.float32),
+        face_row=face,
+        nose_row=nose,
+        block=nuis.block if nuis.occluder == 2 else None,
+    )
 
 
 def _project_yaw(table: np.ndarray, yaw_deg: float, radius: float) -> None:
@@ -738,10 +750,11 @@ def _project_yaw(table: np.ndarray, yaw_deg: float, radius: float) -> None:
         return
     rows = table[:, SURF] > 0.5
     theta = math.radians(yaw_deg)
-    cx, half, dz = table[rows, CX], table[rows, A], table[rows, DZ]
+    cx, dz = table[rows, CX], table[rows, DZ]
+    # Rectangles (the sunglasses bridge) have an unbounded ellipse: project their box instead.
+    is_rect = table[rows, A] >= _BIG
+    half = np.where(is_rect, table[rows, BOXU], table[rows, A])
     limit = math.pi / 2 - 0.05
-    # Rectangles (sunglasses bridge) have an infinite ellipse and a finite box: project the box.
-    half = np.where(half >= _BIG, table[rows, BOXU], half)
 
     def project(x: np.ndarray) -> np.ndarray:
         angle = np.arcsin(np.clip(x / radius, -0.999, 0.999)) + theta
@@ -751,11 +764,38 @@ def _project_yaw(table: np.ndarray, yaw_deg: float, radius: float) -> None:
     new_half = np.maximum((right - left) / 2, 0.15 * half)
     factor = new_half / half
     table[rows, CX] = (left + right) / 2
-    is_rect = table[rows, A] >= _BIG
     table[rows, A] = np.where(is_rect, table[rows, A], new_half)
     table[rows, BOXU] = np.where(is_rect, new_half, table[rows, BOXU])
     table[rows, TILT] /= factor
     table[rows, BEND] /= factor**2
+
+
+def _feature_window(
+    features: np.ndarray, nuis: _Nuisance, height: int, width: int
+) -> tuple[int, int, int, int] | None:
+    """Pixel box ``(row0, row1, col0, col1)`` holding every feature shape, or None if empty."""
+    if len(features) == 0:
+        return None
+    f = features.astype(np.float64)
+    rect_u, rect_v = f[:, A] >= _BIG, f[:, B] >= _BIG
+    hx = np.where(rect_u, f[:, BOXU], f[:, A] * (1.0 + 2.0 * np.abs(f[:, TAPER])))
+    hy = np.where(rect_v, np.maximum(np.abs(f[:, VLO]), np.abs(f[:, VHI])), f[:, B])
+    hy = hy + np.abs(f[:, BEND]) * hx * hx + np.abs(f[:, TILT]) * hx
+    qx = np.array([np.min(f[:, CX] - hx), np.max(f[:, CX] + hx)])
+    qy = np.array([np.min(f[:, CY] - hy), np.max(f[:, CY] + hy)])
+    qx, qy = np.meshgrid(qx, qy)  # the four corners in the face frame
+    cos_r, sin_r = math.cos(nuis.rotation), math.sin(nuis.rotation)
+    x = nuis.scale * (cos_r * qx - sin_r * qy) + nuis.shift_x
+    y = nuis.scale * (sin_r * qx + cos_r * qy) + nuis.shift_y
+    half = height / 2.0
+    cols = x * half + width / 2.0 - 0.5
+    rows = y * half + height / 2.0 - 0.5
+    # Two pixels of margin for the anti-aliased edge.
+    c0, c1 = max(math.floor(cols.min()) - 2, 0), min(math.ceil(cols.max()) + 3, width)
+    r0, r1 = max(math.floor(rows.min()) - 2, 0), min(math.ceil(rows.max()) + 3, height)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return r0, r1, c0, c1
 
 
 # --------------------------------------------------------------------------------------------
@@ -777,61 +817,75 @@ def _smoothstep(t: Tensor) -> Tensor:
     return t * t * (3.0 - 2.0 * t)
 
 
+def _coverage(table: Tensor, x: Tensor, y: Tensor, pixel: float, face: Tensor | None) -> Tensor:
+    """Anti-aliased coverage (K x h x w) of each shape of ``table`` at the points ``(x, y)``.
+
+    ``face`` is the face's coverage at the same points, for shapes clipped to it.
+    """
+    k = table.shape[0]
+
+    def col(i: int) -> Tensor:
+        return table[:, i].view(k, 1, 1)
+
+    u = x - col(CX)
+    v = y - col(CY)
+    v -= (col(BEND) * u + col(TILT)) * u
+    inv_b = 1.0 / col(B)
+    ev = v * inv_b
+    t0 = col(T0)
+    half_width = (torch.maximum(ev.clamp(-1.0, 1.0), t0) - t0).mul_(col(TAPER)).add_(1.0)
+    half_width = half_width.mul_(col(A)).clamp_min_(1e-4)
+    eu = u / half_width
+    implicit = (eu * eu).addcmul_(ev, ev).sub_(1.0)
+    # Dividing the implicit function by its gradient norm turns it into a distance near the
+    # outline, so edges are one pixel wide whatever the ellipse's aspect ratio.
+    grad = (eu / half_width).square_().addcmul_(ev * inv_b, ev * inv_b).sqrt_().mul_(2.0)
+    dist = implicit.div_(grad.add_(1e-6))
+    box = torch.maximum(col(VLO) - v, v.sub_(col(VHI)))
+    box = torch.maximum(box, u.abs_().sub_(col(BOXU)))
+    dist = torch.maximum(dist, box)
+    alpha = _smoothstep(dist.mul_(-1.0 / pixel).add_(0.5))
+    # Clip children to parents: index 0 is the face, 1 "no parent", 2.. the table's own shapes.
+    ones = torch.ones_like(alpha[:1])
+    parents = torch.cat((ones if face is None else face[None], ones, alpha))
+    return alpha * parents[table[:, PARENT].long() + 2]
+
+
+def _composite(alpha: Tensor, colours: Tensor, under: Tensor) -> tuple[Tensor, Tensor]:
+    """Draw shapes (coverage ``alpha``, back to front) over ``under``; also return their weights.
+
+    "Over" compositing of all shapes at once: shape i shows through the shapes in front of it,
+    with weight alpha_i * prod_{j > i} (1 - alpha_j).
+    """
+    through = torch.flip(torch.cumprod(torch.flip(1.0 - alpha, (0,)), 0), (0,))
+    weights = alpha * torch.cat((through[1:], torch.ones_like(through[:1])))
+    return torch.einsum("khw,kc->chw", weights, colours) + under * through[0], weights
+
+
+def _front_label(alpha: Tensor, labels: Tensor, under: Tensor) -> Tensor:
+    """Per pixel, the label of the front-most shape covering more than half of it."""
+    k = alpha.shape[0]
+    order = torch.arange(1, k + 1, dtype=alpha.dtype).view(k, 1, 1)
+    front = ((alpha > 0.5) * order).amax(0).long()
+    return torch.where(front > 0, labels[(front - 1).clamp_min(0)], under)
+
+
 def _render(
     ident: _Identity, nuis: _Nuisance, height: int, width: int, rng: np.random.Generator | None
 ) -> dict[str, Tensor]:
-    table_np, nose_row = _face_shapes(ident, nuis)
-    table = torch.from_numpy(table_np)
-    k = table.shape[0]
+    scene = _scene(ident, nuis)
     x_img, y_img = _base_grid(height, width)
-    pixel = 2.0 / height
+    # Pixel size in the face frame, whose units shrink and grow with the pose's scale.
+    pixel = 2.0 / height / nuis.scale
 
     # The face frame: image coordinates undone by the in-plane pose (shift, rotation, scale).
     cos_r, sin_r = math.cos(nuis.rotation), math.sin(nuis.rotation)
     dx, dy = x_img - nuis.shift_x, y_img - nuis.shift_y
     x_face = (cos_r * dx + sin_r * dy) / nuis.scale
     y_face = (-sin_r * dx + cos_r * dy) / nuis.scale
-    frame = table[:, FRAME].long()
-    xs = torch.stack((x_face, x_img.contiguous()))[frame]  # K x H x W
-    ys = torch.stack((y_face, y_img.contiguous()))[frame]
-    px = torch.where(frame == 0, pixel / nuis.scale, pixel).view(k, 1, 1)
 
-    def col(i: int) -> Tensor:
-        return table[:, i].view(k, 1, 1)
-
-    # Signed distance (approximately, in face units) to each shape's outline.
-    u = xs - col(CX)
-    v = ys - col(CY)
-    v = v - (col(TILT) + col(BEND) * u) * u
-    b = col(B)
-    t0 = col(T0)
-    half_width = col(A) * (1.0 + col(TAPER) * (torch.maximum((v / b).clamp(-1.0, 1.0), t0) - t0))
-    half_width = half_width.clamp_min(1e-4)
-    eu, ev = u / half_width, v / b
-    implicit = eu * eu + ev * ev - 1.0
-    # Dividing the implicit function by its gradient norm turns it into a distance near the
-    # outline, so edges are one pixel wide whatever the ellipse's aspect ratio.
-    grad = 2.0 * torch.sqrt((eu / half_width) ** 2 + (ev / b) ** 2) + 1e-6
-    dist = implicit / grad
-    box = torch.maximum(u.abs() - col(BOXU), torch.maximum(col(VLO) - v, v - col(VHI)))
-    dist = torch.maximum(dist, box)
-    alpha = _smoothstep(0.5 - dist / px)
-    parent = table[:, PARENT].long()
-    alpha = alpha * torch.cat((torch.ones(1, height, width), alpha))[parent + 1]
-
-    # Mask: the label of the front-most shape covering more than half of each pixel.
-    labels = torch.cat((torch.zeros(1, dtype=torch.long), table[:, LABEL].long()))
-    order = torch.arange(1, k + 1, dtype=torch.float32).view(k, 1, 1)
-    mask = labels[((alpha > 0.5) * order).argmax(0)]
-
-    # Colour: "over" compositing of all shapes at once. Shape i shows through the shapes in
-    # front of it, i.e. with weight alpha_i * prod_{j > i} (1 - alpha_j).
-    through = torch.flip(torch.cumprod(torch.flip(1.0 - alpha, (0,)), 0), (0,))
-    weights = alpha * torch.cat((through[1:], torch.ones(1, height, width)))
-    colours = table[:, RED : BLUE + 1]
-    image = torch.einsum("khw,kc->chw", weights, colours)
     if nuis.background is None:
-        background = torch.tensor(_NEUTRAL_BACKGROUND).view(3, 1, 1)
+        background = torch.tensor(_NEUTRAL_BACKGROUND).view(3, 1, 1).expand(3, height, width)
     else:
         background = F.interpolate(
             torch.from_numpy(nuis.background),
@@ -839,9 +893,44 @@ def _render(
             mode="bilinear",
             align_corners=False,
         )[0]
-    image = image + background * through[0]
 
-    image = image * _shading(ident, nuis, x_face, y_face, alpha[nose_row], table[nose_row])
+    # The head covers much of the image and is drawn everywhere.
+    head_table = torch.from_numpy(scene.head)
+    head_alpha = _coverage(head_table, x_face, y_face, pixel, None)
+    image, weights = _composite(head_alpha, head_table[:, RED : BLUE + 1], background)
+    head_labels = head_table[:, LABEL].long()
+    mask = _front_label(head_alpha, head_labels, torch.zeros(height, width, dtype=torch.long))
+    # Only the person is shaded as a curved surface; labelled shapes make up the head.
+    head = weights[head_labels > 0].sum(0)
+
+    # The features are small: draw them only in the window that holds them, which is several
+    # times cheaper than evaluating every shape on every pixel.
+    nose_alpha = torch.zeros(height, width)
+    nose_cx, nose_half = 0.0, 1.0
+    window = _feature_window(scene.features, nuis, height, width)
+    if window is not None:
+        r0, r1, c0, c1 = window
+        table = torch.from_numpy(scene.features)
+        face_alpha = head_alpha[scene.face_row, r0:r1, c0:c1]
+        alpha = _coverage(table, x_face[r0:r1, c0:c1], y_face[r0:r1, c0:c1], pixel, face_alpha)
+        image[:, r0:r1, c0:c1], _ = _composite(
+            alpha, table[:, RED : BLUE + 1], image[:, r0:r1, c0:c1]
+        )
+        mask[r0:r1, c0:c1] = _front_label(alpha, table[:, LABEL].long(), mask[r0:r1, c0:c1])
+        nose_alpha[r0:r1, c0:c1] = alpha[scene.nose_row]
+        nose_cx = float(scene.features[scene.nose_row, CX])
+        nose_half = float(scene.features[scene.nose_row, A])
+
+    if scene.block is not None:  # an axis-aligned block in front of everything
+        bx, by, bw, bh = scene.block
+        dist = torch.maximum((x_img - bx).abs() - bw, (y_img - by).abs() - bh)
+        block = _smoothstep(dist.mul(-height / 2.0).add_(0.5))
+        image += block * (torch.tensor(nuis.block_rgb).view(3, 1, 1) - image)
+        mask[block > 0.5] = 0
+        head = head * (1.0 - block)
+
+    shading = _shading(ident, nuis, x_face, y_face, head, nose_alpha, nose_cx, nose_half)
+    image = image * shading
 
     # Camera: exposure, white balance, contrast, sensor noise.
     tint = torch.tensor(nuis.tint).view(3, 1, 1)
@@ -865,8 +954,10 @@ def _shading(
     nuis: _Nuisance,
     x_face: Tensor,
     y_face: Tensor,
+    head: Tensor,
     nose_alpha: Tensor,
-    nose: Tensor,
+    nose_cx: float,
+    nose_half: float,
 ) -> Tensor:
     """Lambertian shading of the head (an ellipsoid) under the sample's light."""
     direction = ILLUMINATION_DIRECTIONS[nuis.illumination]
@@ -884,11 +975,12 @@ def _shading(
     q = nx * nx + ny * ny
     nz = (1.0 - q).clamp_min(0.0).sqrt()
     # The nose turns its sides towards (or away from) a side light.
-    nose_slope = ((x_face - nose[CX]) / (2.0 * nose[A])).clamp(-1.0, 1.0)
-    head = nx * lx + ny * ly + nz * lz + 0.6 * nose_alpha * nose_slope * lx
-    # Outside the head the scene faces the camera: flat, lit by the frontal component.
-    lambert = torch.where(q < 1.0, head, torch.full_like(head, lz)).clamp_min(0.0)
-    return 0.32 + 0.78 * lambert
+    nose_slope = ((x_face - nose_cx) / (2.0 * nose_half)).clamp(-1.0, 1.0)
+    curved = (nx * lx + ny * ly + nz * lz + 0.6 * nose_alpha * nose_slope * lx).clamp_min(0.0)
+    # Elsewhere (background, neck, clothes) the scene faces the camera: flat, lit by the
+    # frontal component of the light.
+    flat = max(lz, 0.0)
+    return 0.32 + 0.78 * (flat + head * (curved - flat))
 
 
 def render_face(
@@ -1176,9 +1268,12 @@ class SyntheticFacePairs(Dataset[dict[str, Any]]):
     ) -> None:
         self.split = _check_split(split, ("val", "test"))
         self.num_folds = _check_positive("num_folds", num_folds)
-        self.num_identities = _check_positive(
-            "num_identities (two per fold)", num_identities, 2 * self.num_folds
-        )
+        self.num_identities = _check_positive("num_identities", num_identities)
+        if self.num_identities < 2 * self.num_folds:
+            raise ValueError(
+                f"num_identities must be at least 2 * num_folds = {2 * self.num_folds} (a "
+                f"mismatched pair needs two people in its fold), got {num_identities}"
+            )
         self.images_per_identity = _check_positive("images_per_identity", images_per_identity, 2)
         self.pairs_per_fold = _check_positive("pairs_per_fold", pairs_per_fold, 2)
         if self.pairs_per_fold % 2:

@@ -107,7 +107,6 @@ class VerificationLoss(nn.Module):
     same_history: Tensor
     history_pointer: Tensor
     history_size: Tensor
-    num_training_calls: Tensor
 
     def __init__(
         self,
@@ -137,7 +136,9 @@ class VerificationLoss(nn.Module):
         self.register_buffer("same_history", torch.zeros(history, dtype=torch.bool))
         self.register_buffer("history_pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("history_size", torch.zeros((), dtype=torch.long))
-        self.register_buffer("num_training_calls", torch.zeros((), dtype=torch.long))
+        # A Python int (saved through get_extra_state): reading a device buffer every step
+        # would force a host-device sync.
+        self.num_training_calls = 0
         if kind == "cosine":
             self.weight = nn.Parameter(torch.tensor(1.0))
             self.bias = nn.Parameter(torch.tensor(0.0))
@@ -148,6 +149,14 @@ class VerificationLoss(nn.Module):
             f"kind={self.kind!r}, margin={float(self.margin):.4g}, "
             f"adaptive_margin={self.adaptive_margin}, balance_pairs={self.balance_pairs}"
         )
+
+    def get_extra_state(self) -> dict[str, int]:
+        """Training-call counter of the margin schedule, saved in ``state_dict``."""
+        return {"num_training_calls": self.num_training_calls}
+
+    def set_extra_state(self, state: dict[str, int]) -> None:
+        """Restore the training-call counter."""
+        self.num_training_calls = int(state["num_training_calls"])
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Verification loss over all pairs ``i < j`` of the batch.
@@ -210,18 +219,19 @@ class VerificationLoss(nn.Module):
 
     def _reduce(self, pos_terms: Tensor, neg_terms: Tensor, same: Tensor, x: Tensor) -> Tensor:
         # x.sum() * 0 keeps the result attached to the graph so that backward() works on a
-        # batch without pairs (or without pairs of one class) instead of raising.
+        # batch without pairs (or without pairs of one class) instead of raising. Masked sums
+        # over clamped counts give 0, not NaN, for an empty class without a host sync.
         zero = x.sum() * 0.0
         if not self.balance_pairs:
             terms = torch.where(same, pos_terms, neg_terms)
-            return terms.mean() if terms.numel() else zero
-        use_pos = self.kind != "l2-"
-        use_neg = self.kind != "l2+"
+            return zero + terms.sum() / max(terms.numel(), 1)
         loss = zero
-        if use_pos and bool(same.any()):
-            loss = loss + pos_terms[same].mean()
-        if use_neg and bool((~same).any()):
-            loss = loss + neg_terms[~same].mean()
+        if self.kind != "l2-":
+            positives = same.to(pos_terms.dtype)
+            loss = loss + (pos_terms * positives).sum() / positives.sum().clamp_min(1)
+        if self.kind != "l2+":
+            negatives = (~same).to(neg_terms.dtype)
+            loss = loss + (neg_terms * negatives).sum() / negatives.sum().clamp_min(1)
         return loss
 
     @torch.no_grad()
@@ -237,7 +247,7 @@ class VerificationLoss(nn.Module):
             self.history_pointer.copy_((self.history_pointer + n) % self.history)
             self.history_size.copy_(torch.clamp(self.history_size + n, max=self.history))
         self.num_training_calls += 1
-        if int(self.num_training_calls) % self.update_every == 0:
+        if self.num_training_calls % self.update_every == 0:
             self.update_margin()
 
     @torch.no_grad()

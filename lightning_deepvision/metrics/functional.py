@@ -6,10 +6,13 @@ threshold is chosen on the other nine folds and applied to the held-out fold. De
 Wang, Tang, NIPS 2014) and DeepID2+ (CVPR 2015) report mean ± std of the fold accuracies.
 
 Scores are "higher = more likely the same identity"; a pair is declared "same" when its score
-is ``>= threshold``. Candidate thresholds are the observed scores themselves (plus ``+inf``,
-"nothing is the same"), as in :func:`sklearn.metrics.roc_curve`, so a threshold reproduces on
-the training folds exactly the accuracy it was chosen for. All candidates are evaluated at once
-with a sort and cumulative sums; nothing loops over thresholds.
+is ``>= threshold``. Candidate thresholds are the midpoints between consecutive distinct
+observed scores, plus ``+inf`` ("nothing is the same") and ``-inf`` ("everything is the
+same"). A midpoint reproduces on the training folds exactly the accuracy it was chosen for,
+and, unlike a threshold placed on a training score, it does not misclassify a held-out pair
+that falls just beyond the training extremes (perfectly separated data stays at 100 %). All
+candidates are evaluated at once with a sort and cumulative sums; nothing loops over
+thresholds.
 """
 
 from __future__ import annotations
@@ -42,9 +45,9 @@ def _check_pairs(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
 def _correct_counts(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
     """Correct decisions for every candidate threshold, largest threshold first.
 
-    Returns ``(thresholds [C], correct [C])``: ``thresholds[0] = +inf`` then the distinct
-    scores in descending order; ``correct[c]`` counts the pairs classified correctly by
-    ``score >= thresholds[c]``.
+    Returns ``(thresholds [C], correct [C])``: ``+inf``, the midpoints between consecutive
+    distinct scores in descending order, then ``-inf``; ``correct[c]`` counts the pairs
+    classified correctly by ``score >= thresholds[c]``.
     """
     n = scores.numel()
     s, order = torch.sort(scores, descending=True, stable=True)
@@ -58,16 +61,22 @@ def _correct_counts(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
     valid = torch.ones(n + 1, dtype=torch.bool, device=s.device)
     if n > 1:
         valid[1:n] = s[:-1] > s[1:]
-    inf = torch.full((1,), float("inf"), dtype=s.dtype if s.is_floating_point() else torch.float64)
-    thresholds = torch.cat([inf, s.to(inf.dtype)])
+    s = s if s.is_floating_point() else s.to(torch.float64)
+    above, below = s[:-1], s[1:]
+    middle = (above + below) / 2
+    # Rounding can put the midpoint of two adjacent floats onto the lower one, which would
+    # then be accepted: fall back to the upper score, which still separates the two.
+    middle = torch.where(middle > below, middle, above)
+    inf = torch.full((1,), float("inf"), dtype=s.dtype, device=s.device)
+    thresholds = torch.cat([inf, middle, -inf])
     return thresholds[valid], correct[valid]
 
 
 def best_threshold(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
     """Threshold maximising the verification accuracy of ``score >= threshold``.
 
-    Ties in accuracy go to the largest threshold. ``+inf`` (declare nothing "same") is a
-    candidate.
+    Candidates are ``+inf``, the midpoints between consecutive distinct scores and ``-inf``;
+    ties in accuracy go to the largest threshold.
 
     Args:
         scores: ``[N]`` pair scores, higher = more likely the same identity.

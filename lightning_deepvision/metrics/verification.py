@@ -113,7 +113,6 @@ class KFoldVerificationAccuracy(PairScoreMetric):
             raise ValueError(f"statistic must be 'mean' or 'std', got {statistic!r}")
         super().__init__(**kwargs)
         self.statistic = statistic
-        self.higher_is_better = statistic == "mean"
 
     def compute(self) -> Tensor:
         """The requested statistic of the per-fold accuracies (NaN before any update)."""

@@ -3,8 +3,8 @@
 * DeepID2: Y. Sun, X. Wang, X. Tang, "Deep Learning Face Representation by Joint
   Identification-Verification", NIPS 2014 (arXiv:1406.4773).
 * DeepID2+: Y. Sun, X. Wang, X. Tang, "Deeply learned face representations are sparse,
-  selective, and robust", CVPR 2015, pp. 2892–2900.
-* DeepID (the 39×31 input of the same topology): Y. Sun, X. Wang, X. Tang, "Deep Learning Face
+  selective, and robust", CVPR 2015, pp. 2892-2900.
+* DeepID (the 39x31 input of the same topology): Y. Sun, X. Wang, X. Tang, "Deep Learning Face
   Representation from Predicting 10,000 Classes", CVPR 2014.
 
 The models are plain :class:`torch.nn.Module` s following timm's contract (``num_features``,
@@ -46,9 +46,9 @@ class DeepID(nn.Module):
     levels returned by :meth:`forward_levels`. Dropout is applied to every FC-n output in
     training (DeepID2+ uses 50 %).
 
-    For the 55×47 input of the papers the maps are 52×44 → 26×22 → 24×20 → 12×10 → 10×8 → 5×4
-    → 4×3 (conv1, pool1, conv2, pool2, conv3, pool3, conv4); other input sizes (47×47 square
-    patches, DeepID's 39×31) change the map sizes accordingly, see :attr:`map_sizes`.
+    For the 55x47 input of the papers the maps are 52x44 → 26x22 → 24x20 → 12x10 → 10x8 → 5x4
+    → 4x3 (conv1, pool1, conv2, pool2, conv3, pool3, conv4); other input sizes (47x47 square
+    patches, DeepID's 39x31) change the map sizes accordingly, see :attr:`map_sizes`.
 
     Args:
         in_chans: Input channels (3 for colour patches, 1 for grey).
@@ -118,7 +118,9 @@ class DeepID(nn.Module):
             conv3 = LocallySharedConv2d(channels[2], channels[3], kernels[2], grid=self.local_grid)
         conv4: nn.Module
         if conv4_locally_connected:
-            conv4 = LocallyConnected2d(channels[3], channels[4], self.map_sizes["pool3"], kernels[3])
+            conv4 = LocallyConnected2d(
+                channels[3], channels[4], self.map_sizes["pool3"], kernels[3]
+            )
         else:
             conv4 = nn.Conv2d(channels[3], channels[4], kernels[3])
         convs = [
@@ -310,13 +312,15 @@ def deepid2plus(pretrained: bool = False, **kwargs: Any) -> DeepID:
 
 @register_model("deepid2_tiny")
 def deepid2_tiny(pretrained: bool = False, **kwargs: Any) -> DeepID:
-    """DeepID2 topology and input size with 4–8 maps and 16-d features, for fast CPU tests.
+    """DeepID2 topology and input size with 4-8 maps and 16-d features, for fast CPU tests.
 
     Args:
         pretrained: Must be False (no published weights).
         **kwargs: Overrides of any :class:`DeepID` argument.
     """
-    return _build({**_DEEPID2, "conv_channels": (4, 6, 8, 8), "feature_dim": 16}, pretrained, kwargs)
+    return _build(
+        {**_DEEPID2, "conv_channels": (4, 6, 8, 8), "feature_dim": 16}, pretrained, kwargs
+    )
 
 
 @register_model("deepid2plus_tiny")

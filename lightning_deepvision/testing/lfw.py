@@ -12,6 +12,10 @@ import random
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+
 from lightning_deepvision.datasets.lfw import IMAGE_SETS, lfw_image_path
 from lightning_deepvision.datasets.synthetic_faces import render_face
 from lightning_deepvision.testing.identity_folder import refuse_existing, save_image
@@ -29,6 +33,10 @@ _LAST = (
     "Silva", "Tanaka", "Ueda", "Vargas", "Weber", "Xu", "Yilmaz", "Zhang",
 )  # fmt: skip
 _IMAGE_SIZE = (250, 250)  # every LFW image is 250x250
+# LFW frames each face in its Viola-Jones box enlarged 2.2 times, so the face fills about the
+# central half of the image (hence the data modules' centre crop of ~0.5). The rendered face is
+# an aligned, face-filling crop: render it at half size and put it in the middle.
+_FACE_SIZE = (125, 125)
 # Above this many candidate pairs, draw by rejection instead of enumerating them all.
 _ENUMERATE_LIMIT = 50_000
 
@@ -80,6 +88,20 @@ def _sample_mismatched(rng: random.Random, people: list[int], k: int, n: int) ->
     return list(chosen)
 
 
+def _lfw_image(identity: int, sample: int, seed: int) -> torch.Tensor:
+    """A 250x250 uint8 image with a synthetic face in the central half, framed like LFW."""
+    face = render_face(identity=identity, sample=sample, size=_FACE_SIZE, seed=seed)["image"]
+    face_pil = Image.fromarray(np.ascontiguousarray(face.permute(1, 2, 0).numpy()))
+    # The surround continues the face crop's own background colours, blurred, so the frame has
+    # no hard edge; rendering the full 250x250 would cost ~4x more for no test value.
+    canvas = face_pil.resize(_IMAGE_SIZE[::-1], Image.Resampling.BILINEAR)
+    canvas = canvas.filter(ImageFilter.GaussianBlur(radius=16))
+    top = (_IMAGE_SIZE[0] - _FACE_SIZE[0]) // 2
+    left = (_IMAGE_SIZE[1] - _FACE_SIZE[1]) // 2
+    canvas.paste(face_pil, (left, top))
+    return torch.from_numpy(np.array(canvas)).permute(2, 0, 1).contiguous()
+
+
 def _capacity(num_people: int, k: int) -> int:
     """Distinct matched and mismatched pairs a group of people can form (the smaller)."""
     matched = num_people * k * (k - 1) // 2
@@ -119,9 +141,12 @@ def write_lfw(
 ) -> Path:
     r"""Write a tiny LFW in the official layout under ``root``.
 
-    Writes ``<root>/<dir>/<Name>/<Name>_NNNN.jpg`` (250x250 JPEG synthetic faces from
-    :func:`~lightning_deepvision.datasets.synthetic_faces.render_face`; ``<dir>`` is ``lfw``,
-    ``lfw_funneled`` or ``lfw-deepfunneled`` after ``image_set``), and:
+    Writes ``<root>/<dir>/<Name>/<Name>_NNNN.jpg`` (250x250 JPEG; ``<dir>`` is ``lfw``,
+    ``lfw_funneled`` or ``lfw-deepfunneled`` after ``image_set``). Each holds a synthetic face
+    from :func:`~lightning_deepvision.datasets.synthetic_faces.render_face` (identity = person
+    index, sample = image number - 1) in the central 125x125, framed like LFW where the face
+    box is about 1/2.2 of the frame, so the usual centre crop of half the side returns the
+    rendered face exactly. Also writes:
 
     - ``pairs.txt``: header ``<num_folds>\t<pairs_per_fold>``, then per fold ``pairs_per_fold``
       matched lines ``name\tn1\tn2`` followed by as many mismatched lines
@@ -223,8 +248,7 @@ def write_lfw(
     for person, number, path in images:
         path.parent.mkdir(parents=True, exist_ok=True)
         # LFW numbers images from 1; the renderer's sample index starts at 0.
-        face = render_face(identity=person, sample=number - 1, size=_IMAGE_SIZE, seed=seed)
-        save_image(face["image"], path)
+        save_image(_lfw_image(person, number - 1, seed), path)
     root.mkdir(parents=True, exist_ok=True)
     for name, lines in texts.items():
         with open(root / name, "x", encoding="utf-8", newline="\n") as handle:

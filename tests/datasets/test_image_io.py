@@ -111,7 +111,7 @@ def test_truncated_png_raises_corrupt_image_error(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.jpg"
-    with pytest.raises(FileNotFoundError, match="absent.jpg") as info:
+    with pytest.raises(FileNotFoundError, match=r"absent\.jpg") as info:
         read_image(path)
     assert not isinstance(info.value, MissingImageError)
     with pytest.raises(MissingImageError, match=r"pairs\.txt:7.*absent\.jpg") as info2:

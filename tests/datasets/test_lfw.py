@@ -49,7 +49,12 @@ def test_real_pairs_file_parses(shared_data: Path) -> None:
         assert len(in_fold) == 600
         assert all(e.same for e in in_fold[:300]) and not any(e.same for e in in_fold[300:])
     first, last = entries[0], entries[-1]
-    assert (first.name1, first.number1, first.name2, first.number2) == ("Abel_Pacheco", 1, "Abel_Pacheco", 4)
+    assert (first.name1, first.number1, first.name2, first.number2) == (
+        "Abel_Pacheco",
+        1,
+        "Abel_Pacheco",
+        4,
+    )
     assert first.line_number == 2 and last.line_number == 6001
     assert all(e.name1 != e.name2 for e in entries if not e.same)
 
@@ -346,7 +351,7 @@ def test_people_10fold(lfw_root: Path) -> None:
     assert isinstance(sample["image"], tv_tensors.Image) and sample["image"].shape == (3, 250, 250)
     assert sample["label"].dtype == torch.int64 and sample["fold"].dtype == torch.int64
     fold_of = {p.name: p.fold for p in people}
-    for path, label, fold in zip(ds.samples, ds.targets, ds.folds):
+    for path, label, fold in zip(ds.samples, ds.targets, ds.folds, strict=True):
         name = ds.classes[label]
         assert path.parent.name == name and fold == fold_of[name]
     assert int(sample["label"]) == ds.targets[5] and int(sample["fold"]) == ds.folds[5]
@@ -360,8 +365,8 @@ def test_people_view1_and_fallback(lfw_root: Path, make_lfw: Callable[..., Path]
     root = make_lfw(with_people_file=False)
     ds = LFWPeople(root)
     assert ds.list_file is None and ds.num_folds == 1
-    assert ds.num_classes == 8 and len(ds) == 32 and set(ds.folds) == {0}
-    with pytest.raises(DatasetNotFoundError, match="peopleDevTrain.txt"):
+    assert ds.num_classes == 4 and len(ds) == 8 and set(ds.folds) == {0}
+    with pytest.raises(DatasetNotFoundError, match=r"peopleDevTrain\.txt"):
         LFWPeople(root, split="train")
 
 
@@ -375,10 +380,27 @@ def test_people_transforms_and_errors(make_lfw: Callable[..., Path]) -> None:
     target = people[1]
     lines[target.line_number - 1] = f"{target.name}\t9"  # more images than exist
     (root / "people.txt").write_text("\n".join(lines) + "\n")
-    with pytest.raises(MissingImageError, match=rf"people\.txt:{target.line_number}.*_0005\.jpg"):
+    with pytest.raises(MissingImageError, match=rf"people\.txt:{target.line_number}.*_0003\.jpg"):
         LFWPeople(root)
 
     lines[target.line_number - 1] = f"{target.name}"
     (root / "people.txt").write_text("\n".join(lines) + "\n")
     with pytest.raises(MalformedAnnotationError, match=rf"people\.txt:{target.line_number}"):
         LFWPeople(root)
+
+
+def test_real_pairs_file_against_placeholder_images(shared_data: Path, tmp_path: Path) -> None:
+    # The shared data has no LFW images: create an empty file for every image the real
+    # pairs.txt names, so construction (parsing + existence checks at full scale) runs for real.
+    shutil.copy(shared_data / "lfw" / "pairs.txt", tmp_path / "pairs.txt")
+    entries = read_lfw_pairs_file(tmp_path / "pairs.txt")
+    for e in entries:
+        for name, number in ((e.name1, e.number1), (e.name2, e.number2)):
+            path = lfw_image_path(tmp_path / "lfw", name, number)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    ds = LFWPairs(tmp_path)
+    assert len(ds) == 6000 and ds.num_folds == 10
+    assert sum(same for _, _, same, _ in ds.pairs) == 3000
+    with pytest.raises(CorruptImageError, match=r"Abel_Pacheco_0001\.jpg"):
+        ds[0]  # the placeholders are empty files

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -161,11 +162,16 @@ def test_margin_is_in_state_dict_and_restores() -> None:
     loss = VerificationLoss("l2", update_every=1)
     emb, labels = _separable_batch(torch.Generator().manual_seed(3))
     loss(emb, labels)
-    state = loss.state_dict()
+    buffer = io.BytesIO()
+    torch.save(loss.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)  # as Lightning checkpoints load
     assert {"margin", "distance_history", "same_history"} <= set(state)
-    restored = VerificationLoss("l2")
+    restored = VerificationLoss("l2", update_every=1)
     restored.load_state_dict(state)
     assert float(restored.margin) == float(loss.margin) != 1.0
+    assert restored.num_training_calls == loss.num_training_calls == 1
+    assert torch.equal(restored.distance_history, loss.distance_history)
     joint = JointIdentificationVerificationLoss(verification=loss)
     assert "verification.margin" in joint.state_dict()
     assert joint.margin is loss.margin

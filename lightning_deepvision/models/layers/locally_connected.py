@@ -90,7 +90,9 @@ class LocallyConnected2d(nn.Module):
             )
         out_h, out_w = (
             (n + 2 * p - k) // s + 1
-            for n, p, k, s in zip(self.in_size, self.padding, self.kernel_size, self.stride)
+            for n, p, k, s in zip(
+                self.in_size, self.padding, self.kernel_size, self.stride, strict=True
+            )
         )
         if out_h <= 0 or out_w <= 0:
             raise ValueError(
@@ -161,6 +163,7 @@ class LocallyConnected2d(nn.Module):
         return out.permute(1, 2, 0).unflatten(2, (out_h, out_w))
 
     def extra_repr(self) -> str:
+        """Summarise the configuration for ``print(module)``."""
         return (
             f"{self.in_channels}, {self.out_channels}, in_size={self.in_size}, "
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "

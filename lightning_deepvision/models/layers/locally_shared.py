@@ -1,7 +1,7 @@
 """Locally shared 2-D convolution: weights shared within, not across, the cells of a grid.
 
 DeepID2 (Sun, Wang, Tang, "Deep Learning Face Representation by Joint
-Identification-Verification", NIPS 2014) shares conv3's weights "in every 2×2 local regions";
+Identification-Verification", NIPS 2014) shares conv3's weights "in every 2x2 local regions";
 ANet (Liu, Luo, Wang, Tang, "Deep Learning Face Attributes in the Wild", ICCV 2015) splits the
 response maps of C3 and C4 "into non-overlapping grid cells, each with its own filters".
 """
@@ -30,7 +30,7 @@ def _split(size: int, parts: int) -> tuple[list[int], list[int]]:
 class LocallySharedConv2d(nn.Module):
     r"""Convolution with one filter bank per cell of a grid over the output map.
 
-    Interpretation of DeepID2's conv3 ("weights locally shared in every 2×2 local regions",
+    Interpretation of DeepID2's conv3 ("weights locally shared in every 2x2 local regions",
     Sun, Wang, Tang, NIPS 2014) and of ANet's C3/C4 ("response maps split into non-overlapping
     grid cells, each with its own filters", Liu et al., ICCV 2015) — the papers do not pin it
     down, so the grid is a parameter:
@@ -121,7 +121,7 @@ class LocallySharedConv2d(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """Return the output's spatial size for an input of ``height × width``."""
+        """Return the output's spatial size for an input of ``height x width``."""
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         return (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
 
@@ -211,10 +211,7 @@ class LocallySharedConv2d(nn.Module):
         per_cell = out.split(self.out_channels, dim=1)
         rows = [
             torch.cat(
-                [
-                    per_cell[i * gw + j][:, :, : row_sizes[i], : col_sizes[j]]
-                    for j in range(gw)
-                ],
+                [per_cell[i * gw + j][:, :, : row_sizes[i], : col_sizes[j]] for j in range(gw)],
                 dim=3,
             )
             for i in range(gh)
@@ -222,6 +219,7 @@ class LocallySharedConv2d(nn.Module):
         return torch.cat(rows, dim=2)
 
     def extra_repr(self) -> str:
+        """Summarise the configuration for ``print(module)``."""
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"grid={self.grid}, stride={self.stride}, padding={self.padding}, "

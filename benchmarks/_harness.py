@@ -1,0 +1,129 @@
+"""Shared pieces of the benchmarks: fixed batches, a step timer, a plain PyTorch loop."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from torch.utils.data import Dataset
+
+from lightning_deepvision.tasks import VerificationTask
+
+
+class FixedBatches(Dataset):
+    """Yields the same precomputed batches (so loaders cost nothing and both sides match)."""
+
+    def __init__(self, batches: list[dict[str, torch.Tensor]], length: int) -> None:
+        self.batches = batches
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.batches[index % len(self.batches)]
+
+
+def make_batches(
+    count: int, batch_size: int, identities: int, per_identity: int, size: tuple[int, int]
+) -> list[dict[str, torch.Tensor]]:
+    """Identity-balanced random batches of face-sized images."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(identities).repeat_interleave(per_identity)[:batch_size]
+    return [
+        {"image": torch.randn(batch_size, 3, *size, generator=generator), "label": labels.clone()}
+        for _ in range(count)
+    ]
+
+
+class StepTimer(Callback):
+    """Wall time of every training step (batch start to batch end, optimiser included)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def on_train_batch_start(self, *args: Any) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        self.times.append(time.perf_counter() - self._start)
+
+
+def lightning_step_times(
+    model: LightningModule, batches: list[dict[str, torch.Tensor]], steps: int
+) -> list[float]:
+    """Seconds per training step of ``model`` run by a Lightning ``Trainer``."""
+    timer = StepTimer()
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[timer],
+    )
+    loader = torch.utils.data.DataLoader(FixedBatches(batches, steps), batch_size=None)
+    trainer.fit(model, train_dataloaders=loader)
+    return timer.times
+
+
+def plain_step_times(
+    model: VerificationTask, batches: list[dict[str, torch.Tensor]], steps: int, lr: float
+) -> list[float]:
+    """Seconds per step of the same network, heads and losses in a hand-written loop."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    assert model.identity_heads is not None
+    model.train()
+    times = []
+    for step in range(steps):
+        batch = batches[step % len(batches)]
+        start = time.perf_counter()
+        images = batch["image"].contiguous(memory_format=torch.channels_last)
+        levels = model.backbone.forward_levels(images)
+        loss = sum(
+            loss_fn(embedding, head(embedding), batch["label"])["loss"]
+            for embedding, head, loss_fn in zip(levels, model.identity_heads, model.joint_losses)
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[union-attr]
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median_after_warmup(times: list[float], warmup: int) -> float:
+    """Median of ``times`` without the first ``warmup`` entries."""
+    return statistics.median(times[warmup:])
+
+
+def build_task(backbone: str, identities: int) -> VerificationTask:
+    """The recipe's task with a fixed identity count."""
+    return VerificationTask(backbone=backbone, num_identities=identities, lr=0.01)
+
+
+def matmul_flops_per_second(n: int = 2048, repeats: int = 10) -> float:
+    """This machine's fp32 matrix-multiply rate (FLOP/s), best of ``repeats``."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Seconds taken by ``fn()``."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
