@@ -693,12 +693,12 @@ def _scene(ident: _Identity, nuis: _Nuisance) -> _Scene:
     my = fy + ident.mouth_y
     mw = ident.mouth_w * (1.0 + 0.12 * nuis.smile)
     bend = ident.mouth_bend - 2.2 * nuis.smile
-    lip = {"bend": bend, "dz": 0.02, "surface": True}
-    s.add(0.0, my + gap / 2, 0.92 * mw, ident.lower_lip, 9, ident.lip_rgb, vlo=0.0, **lip)
-    s.add(0.0, my - gap / 2, mw, ident.upper_lip, 7, _scale(ident.lip_rgb, 0.92), vhi=0.0, **lip)
-    inner = s.add(0.0, my, 0.97 * mw, gap / 2, 8, (60.0, 20.0, 25.0), **lip)
+    lip = functools.partial(s.add, bend=bend, dz=0.02, surface=True)
+    lip(0.0, my + gap / 2, 0.92 * mw, ident.lower_lip, 9, ident.lip_rgb, vlo=0.0)
+    lip(0.0, my - gap / 2, mw, ident.upper_lip, 7, _scale(ident.lip_rgb, 0.92), vhi=0.0)
+    inner = lip(0.0, my, 0.97 * mw, gap / 2, 8, (60.0, 20.0, 25.0))
     if nuis.mouth_open > 0.0:  # teeth
-        s.add(0.0, my - gap / 2, 0.8 * mw, 0.4 * gap, 8, (232.0, 226.0, 214.0), parent=inner, **lip)
+        lip(0.0, my - gap / 2, 0.8 * mw, 0.4 * gap, 8, (232.0, 226.0, 214.0), parent=inner)
 
     if nuis.occluder == 1:  # sunglasses: two lenses and a bridge, standing out of the face
         for side in (-1.0, 1.0):
@@ -715,8 +715,8 @@ def _scene(ident: _Identity, nuis: _Nuisance) -> _Scene:
         s.add(
             0.0,
             eye_y - 0.02,
-            _BIG,
-            _BIG,
+            1.5 * ident.eye_sep,
+            0.05,
             0,
             nuis.glasses_rgb,
             boxu=ident.eye_sep,
@@ -750,10 +750,7 @@ def _project_yaw(table: np.ndarray, yaw_deg: float, radius: float) -> None:
         return
     rows = table[:, SURF] > 0.5
     theta = math.radians(yaw_deg)
-    cx, dz = table[rows, CX], table[rows, DZ]
-    # Rectangles (the sunglasses bridge) have an unbounded ellipse: project their box instead.
-    is_rect = table[rows, A] >= _BIG
-    half = np.where(is_rect, table[rows, BOXU], table[rows, A])
+    cx, half, dz = table[rows, CX], table[rows, A], table[rows, DZ]
     limit = math.pi / 2 - 0.05
 
     def project(x: np.ndarray) -> np.ndarray:
@@ -764,8 +761,9 @@ def _project_yaw(table: np.ndarray, yaw_deg: float, radius: float) -> None:
     new_half = np.maximum((right - left) / 2, 0.15 * half)
     factor = new_half / half
     table[rows, CX] = (left + right) / 2
-    table[rows, A] = np.where(is_rect, table[rows, A], new_half)
-    table[rows, BOXU] = np.where(is_rect, new_half, table[rows, BOXU])
+    table[rows, A] = new_half
+    boxu = table[rows, BOXU]
+    table[rows, BOXU] = np.where(boxu < _BIG, boxu * factor, boxu)
     table[rows, TILT] /= factor
     table[rows, BEND] /= factor**2
 
@@ -773,26 +771,27 @@ def _project_yaw(table: np.ndarray, yaw_deg: float, radius: float) -> None:
 def _feature_window(
     features: np.ndarray, nuis: _Nuisance, height: int, width: int
 ) -> tuple[int, int, int, int] | None:
-    """Pixel box ``(row0, row1, col0, col1)`` holding every feature shape, or None if empty."""
+    """Pixel box ``(row0, row1, col0, col1)`` that holds every feature shape, None if empty."""
     if len(features) == 0:
         return None
-    f = features.astype(np.float64)
-    rect_u, rect_v = f[:, A] >= _BIG, f[:, B] >= _BIG
-    hx = np.where(rect_u, f[:, BOXU], f[:, A] * (1.0 + 2.0 * np.abs(f[:, TAPER])))
-    hy = np.where(rect_v, np.maximum(np.abs(f[:, VLO]), np.abs(f[:, VHI])), f[:, B])
-    hy = hy + np.abs(f[:, BEND]) * hx * hx + np.abs(f[:, TILT]) * hx
-    qx = np.array([np.min(f[:, CX] - hx), np.max(f[:, CX] + hx)])
-    qy = np.array([np.min(f[:, CY] - hy), np.max(f[:, CY] + hy)])
-    qx, qy = np.meshgrid(qx, qy)  # the four corners in the face frame
+    cx, cy, tilt, bend = features[:, CX], features[:, CY], features[:, TILT], features[:, BEND]
+    # Bounds of each (tapered, sheared, bent) ellipse, generous rather than tight.
+    hx = features[:, A] * (1.0 + 2.0 * np.abs(features[:, TAPER]))
+    hy = features[:, B] + (np.abs(bend) * hx + np.abs(tilt)) * hx
+    corners_x = (float((cx - hx).min()), float((cx + hx).max()))
+    corners_y = (float((cy - hy).min()), float((cy + hy).max()))
     cos_r, sin_r = math.cos(nuis.rotation), math.sin(nuis.rotation)
-    x = nuis.scale * (cos_r * qx - sin_r * qy) + nuis.shift_x
-    y = nuis.scale * (sin_r * qx + cos_r * qy) + nuis.shift_y
     half = height / 2.0
-    cols = x * half + width / 2.0 - 0.5
-    rows = y * half + height / 2.0 - 0.5
+    cols, rows = [], []
+    for qx in corners_x:
+        for qy in corners_y:
+            x = nuis.scale * (cos_r * qx - sin_r * qy) + nuis.shift_x
+            y = nuis.scale * (sin_r * qx + cos_r * qy) + nuis.shift_y
+            cols.append(x * half + width / 2.0 - 0.5)
+            rows.append(y * half + height / 2.0 - 0.5)
     # Two pixels of margin for the anti-aliased edge.
-    c0, c1 = max(math.floor(cols.min()) - 2, 0), min(math.ceil(cols.max()) + 3, width)
-    r0, r1 = max(math.floor(rows.min()) - 2, 0), min(math.ceil(rows.max()) + 3, height)
+    c0, c1 = max(math.floor(min(cols)) - 2, 0), min(math.ceil(max(cols)) + 3, width)
+    r0, r1 = max(math.floor(min(rows)) - 2, 0), min(math.ceil(max(rows)) + 3, height)
     if c1 <= c0 or r1 <= r0:
         return None
     return r0, r1, c0, c1
@@ -822,27 +821,23 @@ def _coverage(table: Tensor, x: Tensor, y: Tensor, pixel: float, face: Tensor | 
 
     ``face`` is the face's coverage at the same points, for shapes clipped to it.
     """
-    k = table.shape[0]
-
-    def col(i: int) -> Tensor:
-        return table[:, i].view(k, 1, 1)
-
-    u = x - col(CX)
-    v = y - col(CY)
-    v -= (col(BEND) * u + col(TILT)) * u
-    inv_b = 1.0 / col(B)
+    col = table.t()[: LABEL + 1, :, None, None].unbind(0)  # each column as K x 1 x 1
+    u = x - col[CX]
+    v = y - col[CY]
+    v -= (col[BEND] * u + col[TILT]) * u
+    inv_b = 1.0 / col[B]
     ev = v * inv_b
-    t0 = col(T0)
-    half_width = (torch.maximum(ev.clamp(-1.0, 1.0), t0) - t0).mul_(col(TAPER)).add_(1.0)
-    half_width = half_width.mul_(col(A)).clamp_min_(1e-4)
+    t0 = col[T0]
+    half_width = (torch.maximum(ev.clamp(-1.0, 1.0), t0) - t0).mul_(col[TAPER]).add_(1.0)
+    half_width = half_width.mul_(col[A]).clamp_min_(1e-4)
     eu = u / half_width
     implicit = (eu * eu).addcmul_(ev, ev).sub_(1.0)
     # Dividing the implicit function by its gradient norm turns it into a distance near the
     # outline, so edges are one pixel wide whatever the ellipse's aspect ratio.
     grad = (eu / half_width).square_().addcmul_(ev * inv_b, ev * inv_b).sqrt_().mul_(2.0)
     dist = implicit.div_(grad.add_(1e-6))
-    box = torch.maximum(col(VLO) - v, v.sub_(col(VHI)))
-    box = torch.maximum(box, u.abs_().sub_(col(BOXU)))
+    box = torch.maximum(col[VLO] - v, v.sub_(col[VHI]))
+    box = torch.maximum(box, u.abs_().sub_(col[BOXU]))
     dist = torch.maximum(dist, box)
     alpha = _smoothstep(dist.mul_(-1.0 / pixel).add_(0.5))
     # Clip children to parents: index 0 is the face, 1 "no parent", 2.. the table's own shapes.
@@ -851,23 +846,26 @@ def _coverage(table: Tensor, x: Tensor, y: Tensor, pixel: float, face: Tensor | 
     return alpha * parents[table[:, PARENT].long() + 2]
 
 
-def _composite(alpha: Tensor, colours: Tensor, under: Tensor) -> tuple[Tensor, Tensor]:
-    """Draw shapes (coverage ``alpha``, back to front) over ``under``; also return their weights.
+def _composite(
+    alpha: Tensor, colours: Tensor, labels: Tensor, image: Tensor, mask: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Draw shapes (coverage ``alpha``, back to front) over ``image`` and label them in ``mask``.
 
-    "Over" compositing of all shapes at once: shape i shows through the shapes in front of it,
-    with weight alpha_i * prod_{j > i} (1 - alpha_j).
+    "Over" compositing of all shapes at once: shape i shows through the shapes in front of it
+    with weight alpha_i * prod_{j > i} (1 - alpha_j), and what was there before with
+    prod_j (1 - alpha_j). Each pixel of the mask takes the label of whatever contributes most
+    to its colour (the front-most shape wherever that covers more than half the pixel).
+
+    Returns:
+        The new image, the new mask and the weights of the shapes.
     """
     through = torch.flip(torch.cumprod(torch.flip(1.0 - alpha, (0,)), 0), (0,))
     weights = alpha * torch.cat((through[1:], torch.ones_like(through[:1])))
-    return torch.einsum("khw,kc->chw", weights, colours) + under * through[0], weights
-
-
-def _front_label(alpha: Tensor, labels: Tensor, under: Tensor) -> Tensor:
-    """Per pixel, the label of the front-most shape covering more than half of it."""
-    k = alpha.shape[0]
-    order = torch.arange(1, k + 1, dtype=alpha.dtype).view(k, 1, 1)
-    front = ((alpha > 0.5) * order).amax(0).long()
-    return torch.where(front > 0, labels[(front - 1).clamp_min(0)], under)
+    image = torch.einsum("khw,kc->chw", weights, colours).add_(image * through[0])
+    # (max rather than argmax: argmax over the leading dimension is pathologically slow on CPU)
+    front = torch.cat((through[:1], weights)).max(0).indices
+    mask = torch.where(front > 0, labels[(front - 1).clamp_min_(0)], mask)
+    return image, mask, weights
 
 
 def _render(
@@ -897,9 +895,14 @@ def _render(
     # The head covers much of the image and is drawn everywhere.
     head_table = torch.from_numpy(scene.head)
     head_alpha = _coverage(head_table, x_face, y_face, pixel, None)
-    image, weights = _composite(head_alpha, head_table[:, RED : BLUE + 1], background)
     head_labels = head_table[:, LABEL].long()
-    mask = _front_label(head_alpha, head_labels, torch.zeros(height, width, dtype=torch.long))
+    image, mask, weights = _composite(
+        head_alpha,
+        head_table[:, RED : BLUE + 1],
+        head_labels,
+        background,
+        torch.zeros(height, width, dtype=torch.long),
+    )
     # Only the person is shaded as a curved surface; labelled shapes make up the head.
     head = weights[head_labels > 0].sum(0)
 
@@ -913,10 +916,13 @@ def _render(
         table = torch.from_numpy(scene.features)
         face_alpha = head_alpha[scene.face_row, r0:r1, c0:c1]
         alpha = _coverage(table, x_face[r0:r1, c0:c1], y_face[r0:r1, c0:c1], pixel, face_alpha)
-        image[:, r0:r1, c0:c1], _ = _composite(
-            alpha, table[:, RED : BLUE + 1], image[:, r0:r1, c0:c1]
+        image[:, r0:r1, c0:c1], mask[r0:r1, c0:c1], _ = _composite(
+            alpha,
+            table[:, RED : BLUE + 1],
+            table[:, LABEL].long(),
+            image[:, r0:r1, c0:c1],
+            mask[r0:r1, c0:c1],
         )
-        mask[r0:r1, c0:c1] = _front_label(alpha, table[:, LABEL].long(), mask[r0:r1, c0:c1])
         nose_alpha[r0:r1, c0:c1] = alpha[scene.nose_row]
         nose_cx = float(scene.features[scene.nose_row, CX])
         nose_half = float(scene.features[scene.nose_row, A])
@@ -936,8 +942,9 @@ def _render(
     tint = torch.tensor(nuis.tint).view(3, 1, 1)
     image = (image * (nuis.gain * tint) - 128.0) * nuis.contrast + 128.0
     if rng is not None and nuis.noise_std > 0.0:
-        noise = rng.standard_normal((3, height, width), dtype=np.float32)
-        image = image + nuis.noise_std * torch.from_numpy(noise)
+        # Uniform noise of the same standard deviation: four times cheaper to draw than normal.
+        noise = torch.from_numpy(rng.random((3, height, width), dtype=np.float32))
+        image = image + noise.sub_(0.5).mul_(nuis.noise_std * math.sqrt(12.0))
     image = image.clamp(0.0, 255.0).round().to(torch.uint8)
 
     return {

@@ -22,6 +22,7 @@ from lightning_deepvision.tasks.base import BaseTask, OptimizerName, SchedulerNa
 VerificationKind = Literal["l2", "l2+", "l2-", "l1", "cosine"]
 Scoring = Literal["cosine", "l2", "hamming", "joint_bayesian"]
 FlipTest = Literal["none", "mean", "concat"]
+_MODULE_PREFIX = "module:"
 
 
 class VerificationTask(BaseTask):
@@ -108,20 +109,24 @@ class VerificationTask(BaseTask):
         object.__setattr__(self, "_backbone_module", module)
         super().__init__(ignore=["backbone"] if module is not None else None)
         object.__delattr__(self, "_backbone_module")
+        if module is not None:
+            # Recorded as a plain string so that loading without the module fails clearly.
+            kind = type(module)
+            self.hparams["backbone"] = f"{_MODULE_PREFIX}{kind.__module__}.{kind.__qualname__}"
 
     # -- construction --------------------------------------------------------------------------
     def configure_models(self) -> None:
         """Build the backbone, infer the supervised levels, and the identity heads if known."""
         hp = self.hparams
         kwargs: dict[str, Any] = dict(hp.get("backbone_kwargs") or {})
-        name = hp.get("backbone")
+        name = str(hp.get("backbone"))
         if self._backbone_module is not None:
             self.backbone = self._backbone_module
         else:
-            if name is None:
+            if name.startswith(_MODULE_PREFIX):
                 raise ValueError(
-                    "this checkpoint was trained with a backbone module: pass it again, e.g. "
-                    "VerificationTask.load_from_checkpoint(path, backbone=MyNet())"
+                    f"this task was built with the backbone module {name[len(_MODULE_PREFIX):]}: "
+                    "pass it again, e.g. VerificationTask.load_from_checkpoint(path, backbone=MyNet())"
                 )
             kwargs.setdefault("num_classes", 0)
             kwargs.setdefault("in_chans", hp.in_chans)

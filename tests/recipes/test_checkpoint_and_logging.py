@@ -29,3 +29,6 @@ def test_fit_then_test_from_checkpoint_with_offline_wandb(tmp_path: Path, monkey
     cli = main(args=test_args, default_config_files=[config])
     assert "test/accuracy" in cli.trainer.callback_metrics
     assert list(tmp_path.rglob("test_roc.png")), "the ROC curve image is written at test"
+    # Both runs keep their configuration; the second never overwrites the first.
+    assert (tmp_path / "logs" / "config.yaml").is_file()
+    assert (tmp_path / "logs" / "config-test.yaml").is_file()
