@@ -50,7 +50,8 @@ class RunConfigSaver(SaveConfigCallback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Pick a free file name (on rank zero, shared with every rank), then save."""
         if not self.already_saved and self.save_to_log_dir and trainer.log_dir is not None:
-            name = _free_config_name(Path(trainer.log_dir), stage) if trainer.is_global_zero else None
+            stage_name = str(getattr(stage, "value", stage))  # Lightning passes a TrainerFn
+            name = _free_config_name(Path(trainer.log_dir), stage_name) if trainer.is_global_zero else None
             self.config_filename = trainer.strategy.broadcast(name)
         super().setup(trainer, pl_module, stage)
 
