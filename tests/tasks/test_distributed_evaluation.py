@@ -1,0 +1,47 @@
+"""Evaluation gives the same numbers on 1 and on 3 processes (design rule 9).
+
+Lightning's DistributedSampler pads the last shard by repeating pairs; the metrics drop the
+repeats by pair index, so nothing is counted twice and nothing is dropped.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Trainer, seed_everything
+
+from lightning_deepvision.datamodules import SyntheticFacesDataModule
+from lightning_deepvision.tasks import VerificationTask
+
+
+def _validate(model: VerificationTask, tmp_path: Path, **trainer_kwargs) -> dict[str, float]:
+    data = SyntheticFacesDataModule(
+        num_train_identities=4,
+        images_per_train_identity=2,
+        num_eval_identities=20,
+        images_per_eval_identity=3,
+        num_folds=5,
+        pairs_per_fold=4,  # 20 pairs on 3 ranks: the padded sampler repeats one pair
+        eval_batch_size=5,
+        num_workers=0,
+    )
+    trainer = Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **trainer_kwargs,
+    )
+    return trainer.validate(model, datamodule=data, verbose=False)[0]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="needs torch.distributed")
+def test_three_processes_match_one(tmp_path: Path) -> None:
+    seed_everything(0)
+    model = VerificationTask(backbone="deepid2_tiny", num_identities=4)
+    single = _validate(model, tmp_path, devices=1)
+    triple = _validate(model, tmp_path, devices=3, strategy="ddp_spawn")
+    assert set(single) == set(triple)
+    for key, value in single.items():
+        assert triple[key] == pytest.approx(value, abs=1e-6), key
