@@ -18,6 +18,16 @@ PAPER_MAPS = {
 }
 
 
+@pytest.fixture
+def single_thread():
+    # Tiny workloads gain nothing from intra-op threads, and on a busy machine every oneDNN
+    # parallel region waits for a descheduled thread: one thread keeps these tests fast.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -228,7 +238,7 @@ def test_init_is_kaiming_with_zero_biases():
             assert module.bias is not None and not module.bias.any()
 
 
-def test_tiny_model_overfits_a_tiny_batch():
+def test_tiny_model_overfits_a_tiny_batch(single_thread):
     torch.manual_seed(0)
     model = deepid2plus_tiny(num_classes=4, dropout=0.0)
     heads = nn.ModuleList(nn.Linear(d, 4) for d in model.level_features[:-1])

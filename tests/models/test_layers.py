@@ -9,6 +9,16 @@ from torch.utils.flop_counter import FlopCounterMode
 from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
 
 
+@pytest.fixture
+def single_thread():
+    # Tiny workloads gain nothing from intra-op threads, and on a busy machine every oneDNN
+    # parallel region waits for a descheduled thread: one thread keeps these tests fast.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _pad(x: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
     ph, pw = padding
     return F.pad(x, (pw, pw, ph, ph))
@@ -123,7 +133,7 @@ def test_locally_connected_rejects_too_small_input_size():
         LocallyConnected2d(3, 4, in_size=(2, 5), kernel_size=3)
 
 
-def test_locally_connected_gradcheck():
+def test_locally_connected_gradcheck(single_thread):
     torch.manual_seed(0)
     layer = LocallyConnected2d(2, 3, in_size=(4, 3), kernel_size=2, padding=(1, 0)).double()
     x = torch.randn(2, 2, 4, 3, dtype=torch.float64, requires_grad=True)
@@ -234,7 +244,7 @@ def test_locally_shared_rejects_wrong_channels():
         layer(torch.randn(1, 2, 8, 8))
 
 
-def test_locally_shared_gradcheck():
+def test_locally_shared_gradcheck(single_thread):
     torch.manual_seed(0)
     layer = LocallySharedConv2d(2, 2, 2, grid=(2, 2), padding=1).double()
     x = torch.randn(1, 2, 4, 3, dtype=torch.float64, requires_grad=True)
