@@ -155,7 +155,8 @@ def test_ring_buffer_wraps_and_keeps_latest() -> None:
     latest = (last[i] - last[j]).norm(dim=1)
     # the newest 15 distances are all in the buffer
     buf = loss.distance_history
-    assert all(bool(torch.isclose(buf, v).any()) for v in latest)
+    # (the loss reads distances off a Gram matrix: equal to float32 rounding)
+    assert all(bool(torch.isclose(buf, v, rtol=1e-4, atol=1e-3).any()) for v in latest)
 
 
 def test_margin_is_in_state_dict_and_restores() -> None:
