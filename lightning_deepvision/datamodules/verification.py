@@ -21,6 +21,21 @@ from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
 from lightning_deepvision.transforms import face_transforms
 
 
+class ImageAndLabel:
+    """Preprocess a sample's ``image`` and keep only ``image`` and ``label``.
+
+    Args:
+        transform: The image preprocessing.
+    """
+
+    def __init__(self, transform: Callable[[Any], Any]) -> None:
+        self.transform = transform
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        """Return ``{"image": transform(image), "label": label}``."""
+        return {"image": self.transform(sample["image"]), "label": sample["label"]}
+
+
 class VerificationDataModule(BaseDataModule, ABC):
     """Identity-labelled training images plus verification pairs for validation and test.
 
@@ -80,8 +95,8 @@ class VerificationDataModule(BaseDataModule, ABC):
         """Return the pairs dataset of ``stage`` (``"val"`` or ``"test"``)."""
 
     # -- shared ------------------------------------------------------------------------------
-    def transforms(self, train: bool) -> Callable[[Any], Any]:
-        """The face preprocessing of the training or evaluation stage."""
+    def image_transforms(self, train: bool) -> Callable[[Any], Any]:
+        """The face preprocessing of one image, for training or for evaluation."""
         return face_transforms(
             self.input_size,
             train=train,
@@ -89,27 +104,35 @@ class VerificationDataModule(BaseDataModule, ABC):
             grayscale=self.grayscale,
         )
 
+    def sample_transforms(self, train: bool) -> Callable[[Any], Any]:
+        """Preprocess identity samples, keeping only ``image`` and ``label``.
+
+        A dataset may carry masks, views and attributes that verification neither needs to
+        transform nor to collate.
+        """
+        return ImageAndLabel(self.image_transforms(train))
+
     @property
     def num_classes(self) -> int:
         """Number of training identities (the size of the identification softmax)."""
         if self.train_dataset is None:
-            self.train_dataset = self.build_train_dataset(self.transforms(train=True))
+            self.train_dataset = self.build_train_dataset(self.sample_transforms(train=True))
         return int(self.train_dataset.num_classes)  # type: ignore[attr-defined]
 
     def train_labels(self) -> Sequence[int]:
         """Identity label of every training sample, read without decoding images."""
         if self.train_dataset is None:
-            self.train_dataset = self.build_train_dataset(self.transforms(train=True))
+            self.train_dataset = self.build_train_dataset(self.sample_transforms(train=True))
         return self.train_dataset.targets  # type: ignore[attr-defined,no-any-return]
 
     def setup(self, stage: str) -> None:
         """Build the datasets the stage needs (lazily: no image is decoded here)."""
         if stage == "fit" and self.train_dataset is None:
-            self.train_dataset = self.build_train_dataset(self.transforms(train=True))
+            self.train_dataset = self.build_train_dataset(self.sample_transforms(train=True))
         if stage in ("fit", "validate") and self.val_dataset is None:
-            self.val_dataset = self.build_pairs_dataset("val", self.transforms(train=False))
+            self.val_dataset = self.build_pairs_dataset("val", self.image_transforms(train=False))
         if stage in ("test", "predict") and self.test_dataset is None:
-            self.test_dataset = self.build_pairs_dataset("test", self.transforms(train=False))
+            self.test_dataset = self.build_pairs_dataset("test", self.image_transforms(train=False))
 
     def train_dataloader(self) -> DataLoader[Any]:
         """Identity-balanced batches; the sampler shards batches across processes itself."""
@@ -139,7 +162,7 @@ class VerificationDataModule(BaseDataModule, ABC):
         Args:
             max_images: At most this many images, spread evenly over the training set.
         """
-        dataset = self.build_train_dataset(self.transforms(train=False))
+        dataset = self.build_train_dataset(self.sample_transforms(train=False))
         size = len(dataset)  # type: ignore[arg-type]
         step = max(1, size // max(1, max_images))
         subset = Subset(dataset, range(0, size, step)[:max_images])
