@@ -91,7 +91,9 @@ def plain_step_times(
         levels = model.backbone.forward_levels(images)
         loss = sum(
             loss_fn(embedding, head(embedding), batch["label"])["loss"]
-            for embedding, head, loss_fn in zip(levels, model.identity_heads, model.joint_losses)
+            for embedding, head, loss_fn in zip(
+                levels, model.identity_heads, model.joint_losses, strict=True
+            )
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[union-attr]

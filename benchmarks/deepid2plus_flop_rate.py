@@ -14,7 +14,13 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _harness import build_task, lightning_step_times, make_batches, matmul_flops_per_second, median_after_warmup
+from _harness import (
+    build_task,
+    lightning_step_times,
+    make_batches,
+    matmul_flops_per_second,
+    median_after_warmup,
+)
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -37,12 +43,17 @@ def main() -> None:
     batches = make_batches(4, args.batch_size, identities, 4, (55, 47))
     flops = step_flops(batches[0], identities)
     matmul_before = matmul_flops_per_second()
-    seconds = median_after_warmup(lightning_step_times(build_task("deepid2plus", identities), batches, args.steps), 3)
+    seconds = median_after_warmup(
+        lightning_step_times(build_task("deepid2plus", identities), batches, args.steps), 3
+    )
     matmul_after = matmul_flops_per_second()
     matmul = max(matmul_before, matmul_after)
     rate = flops / seconds
     print(f"threads: {torch.get_num_threads()}")
-    print(f"DeepID2+ step: {flops / 1e9:.2f} GFLOP in {seconds * 1e3:.1f} ms = {rate / 1e9:.1f} GFLOP/s")
+    print(
+        f"DeepID2+ step: {flops / 1e9:.2f} GFLOP in {seconds * 1e3:.1f} ms "
+        f"= {rate / 1e9:.1f} GFLOP/s"
+    )
     print(f"fp32 matmul (2048^2): {matmul / 1e9:.1f} GFLOP/s")
     print(f"ratio {rate / matmul:.3f} (target >= 0.6)")
 

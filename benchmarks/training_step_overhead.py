@@ -13,7 +13,13 @@ import argparse
 import statistics
 
 import torch
-from _harness import build_task, lightning_step_times, make_batches, median_after_warmup, plain_step_times
+from _harness import (
+    build_task,
+    lightning_step_times,
+    make_batches,
+    median_after_warmup,
+    plain_step_times,
+)
 
 
 def main() -> None:
@@ -29,17 +35,25 @@ def main() -> None:
     ratios, task_medians, plain_medians = [], [], []
     for round_index in range(args.rounds):
         torch.manual_seed(round_index)
-        plain = median_after_warmup(plain_step_times(build_task(args.backbone, identities), batches, args.steps, 0.01), 3)
+        plain = median_after_warmup(
+            plain_step_times(build_task(args.backbone, identities), batches, args.steps, 0.01), 3
+        )
         torch.manual_seed(round_index)
-        task = median_after_warmup(lightning_step_times(build_task(args.backbone, identities), batches, args.steps), 3)
+        task = median_after_warmup(
+            lightning_step_times(build_task(args.backbone, identities), batches, args.steps), 3
+        )
         ratios.append(task / plain)
         task_medians.append(task)
         plain_medians.append(plain)
-        print(f"round {round_index}: lightning {task * 1e3:.1f} ms, plain {plain * 1e3:.1f} ms, ratio {task / plain:.3f}")
+        print(
+            f"round {round_index}: lightning {task * 1e3:.1f} ms, "
+            f"plain {plain * 1e3:.1f} ms, ratio {task / plain:.3f}"
+        )
     ratio = statistics.median(ratios)
     print(
         f"{args.backbone} batch {args.batch_size}: VerificationTask step "
-        f"{statistics.median(task_medians) * 1e3:.1f} ms / plain loop {statistics.median(plain_medians) * 1e3:.1f} ms "
+        f"{statistics.median(task_medians) * 1e3:.1f} ms / plain loop "
+        f"{statistics.median(plain_medians) * 1e3:.1f} ms "
         f"= ratio {ratio:.3f} (target <= 1.05)"
     )
 

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch import Callback, Trainer
+from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
-from lightning.pytorch import LightningModule
 from lightning.pytorch.cli import ArgsType, LightningCLI, SaveConfigCallback
 
 # Imported so that jsonargparse can resolve the short class names of subclasses.
@@ -51,7 +50,11 @@ class RunConfigSaver(SaveConfigCallback):
         """Pick a free file name (on rank zero, shared with every rank), then save."""
         if not self.already_saved and self.save_to_log_dir and trainer.log_dir is not None:
             stage_name = str(getattr(stage, "value", stage))  # Lightning passes a TrainerFn
-            name = _free_config_name(Path(trainer.log_dir), stage_name) if trainer.is_global_zero else None
+            name = (
+                _free_config_name(Path(trainer.log_dir), stage_name)
+                if trainer.is_global_zero
+                else ""
+            )
             self.config_filename = trainer.strategy.broadcast(name)
         super().setup(trainer, pl_module, stage)
 

@@ -1,4 +1,7 @@
-"""Recipe: deepid2 face verification. `python recipes/deepid2.py fit` trains on SyntheticFaces."""
+"""Recipe: deepid2 face verification.
+
+`python recipes/deepid2.py fit` trains on SyntheticFaces; see configs/deepid2.yaml.
+"""
 
 from pathlib import Path
 

@@ -1,4 +1,7 @@
-"""Recipe: deepid2plus face verification. `python recipes/deepid2plus.py fit` trains on SyntheticFaces."""
+"""Recipe: deepid2plus face verification.
+
+`python recipes/deepid2plus.py fit` trains on SyntheticFaces; see configs/deepid2plus.yaml.
+"""
 
 from pathlib import Path
 

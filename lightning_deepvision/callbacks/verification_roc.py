@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -54,7 +54,7 @@ class VerificationROCLogger(Callback):
         if not self._outputs:
             return
         local = {k: torch.cat([o[k] for o in self._outputs]) for k in ("scores", "same", "index")}
-        gathered = {k: pl_module.all_gather(v).reshape(-1) for k, v in local.items()}
+        gathered = {k: cast(Tensor, pl_module.all_gather(v)).reshape(-1) for k, v in local.items()}
         self._outputs = []
         if not trainer.is_global_zero:
             return
@@ -112,5 +112,7 @@ def _first_occurrence(index: Tensor) -> tuple[Tensor, Tensor]:
     """Unique values of ``index`` and the position of each one's first occurrence."""
     unique, inverse = torch.unique(index, return_inverse=True)
     positions = torch.arange(index.numel(), device=index.device)
-    first = torch.full_like(unique, index.numel()).scatter_reduce(0, inverse, positions, reduce="amin")
+    first = torch.full_like(unique, index.numel()).scatter_reduce(
+        0, inverse, positions, reduce="amin"
+    )
     return unique, first

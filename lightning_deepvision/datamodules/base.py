@@ -41,7 +41,8 @@ class BaseDataModule(LightningDataModule):
         super().__init__()
         if batch_size < 1 or eval_batch_size < 1:
             raise ValueError(
-                f"batch sizes must be positive, got batch_size={batch_size}, eval_batch_size={eval_batch_size}"
+                "batch sizes must be positive, got "
+                f"batch_size={batch_size}, eval_batch_size={eval_batch_size}"
             )
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size

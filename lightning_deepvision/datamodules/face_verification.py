@@ -102,4 +102,6 @@ class FaceVerificationDataModule(VerificationDataModule):
     def build_pairs_dataset(self, stage: str, transforms: Callable[[Any], Any]) -> Dataset[Any]:
         """LFW pairs of the validation or test split."""
         split = self._resolved_val_split() if stage == "val" else self.test_split
-        return LFWPairs(self.lfw_root, split=split, image_set=self.lfw_image_set, transforms=transforms)
+        return LFWPairs(
+            self.lfw_root, split=split, image_set=self.lfw_image_set, transforms=transforms
+        )

@@ -123,7 +123,7 @@ class VerificationDataModule(BaseDataModule, ABC):
         """Identity label of every training sample, read without decoding images."""
         if self.train_dataset is None:
             self.train_dataset = self.build_train_dataset(self.sample_transforms(train=True))
-        return self.train_dataset.targets  # type: ignore[attr-defined,no-any-return]
+        return self.train_dataset.targets  # type: ignore[attr-defined]
 
     def setup(self, stage: str) -> None:
         """Build the datasets the stage needs (lazily: no image is decoded here)."""
@@ -144,7 +144,9 @@ class VerificationDataModule(BaseDataModule, ABC):
             seed=self.seed,
         )
         assert self.train_dataset is not None
-        return self.make_loader(self.train_dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True)
+        return self.make_loader(
+            self.train_dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True
+        )
 
     def val_dataloader(self) -> DataLoader[Any]:
         """Verification pairs of the validation set."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
@@ -53,6 +54,11 @@ class BaseTask(LightningModule):
         self.configure_losses()
         self.configure_metrics()
 
+    @property
+    def hp(self) -> AttributeDict:
+        """The saved hyperparameters, typed for attribute access (``self.hp.lr``)."""
+        return self.hparams  # type: ignore[return-value]
+
     # -- hooks -------------------------------------------------------------------------------
     def configure_models(self) -> None:
         """Build the networks (override)."""
@@ -73,7 +79,7 @@ class BaseTask(LightningModule):
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
         """SGD with momentum (the papers' optimiser) or Adam(W), with an optional schedule."""
-        hp = self.hparams
+        hp = self.hp
         params = [p for p in self.parameters() if p.requires_grad]
         name = hp.get("optimizer", "sgd")
         lr = float(hp.get("lr", 0.01))
@@ -99,7 +105,12 @@ class BaseTask(LightningModule):
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
         elif schedule == "step":
             # AlexNet/DeepID practice: divide the rate by 10 a few times during training.
-            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
+            scheduler = torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=max(1, epochs // 3), gamma=0.1
+            )
         else:
             raise ValueError(f"lr_schedule must be 'cosine', 'step' or 'none', got {schedule!r}")
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

@@ -77,6 +77,7 @@ class VerificationTask(BaseTask):
 
     monitor = "val/accuracy"
     mode: Literal["min", "max"] = "max"
+    backbone: nn.Module
 
     def __init__(
         self,
@@ -117,16 +118,18 @@ class VerificationTask(BaseTask):
     # -- construction --------------------------------------------------------------------------
     def configure_models(self) -> None:
         """Build the backbone, infer the supervised levels, and the identity heads if known."""
-        hp = self.hparams
+        hp = self.hp
         kwargs: dict[str, Any] = dict(hp.get("backbone_kwargs") or {})
         name = str(hp.get("backbone"))
-        if self._backbone_module is not None:
-            self.backbone = self._backbone_module
+        module: nn.Module | None = self.__dict__.get("_backbone_module")
+        if module is not None:
+            self.backbone = module
         else:
             if name.startswith(_MODULE_PREFIX):
                 raise ValueError(
-                    f"this task was built with the backbone module {name[len(_MODULE_PREFIX):]}: "
-                    "pass it again, e.g. VerificationTask.load_from_checkpoint(path, backbone=MyNet())"
+                    f"this task was built with the backbone module {name[len(_MODULE_PREFIX) :]}: "
+                    "pass it again, e.g. "
+                    "VerificationTask.load_from_checkpoint(path, backbone=MyNet())"
                 )
             kwargs.setdefault("num_classes", 0)
             kwargs.setdefault("in_chans", hp.in_chans)
@@ -134,7 +137,7 @@ class VerificationTask(BaseTask):
                 kwargs.setdefault("input_size", tuple(hp.input_size))
             self.backbone = self.build_backbone(name, **kwargs)
         if hp.channels_last:
-            self.backbone = self.backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.backbone = self.backbone.to(memory_format=torch.channels_last)
         self.level_features = self._infer_level_features()
         weights = hp.level_weights or [1.0] * len(self.level_features)
         if len(weights) != len(self.level_features):
@@ -159,17 +162,19 @@ class VerificationTask(BaseTask):
         was_training = self.backbone.training
         self.backbone.eval()
         with torch.no_grad():
-            probe = torch.zeros(1, self.hparams.in_chans, *self.hparams.input_size)
+            probe = torch.zeros(1, self.hp.in_chans, *self.hp.input_size)
             out = self.backbone(probe)
         self.backbone.train(was_training)
         return [int(out.flatten(1).shape[1])]
 
     def _build_identity_heads(self, num_identities: int) -> None:
-        self.identity_heads = nn.ModuleList(nn.Linear(d, num_identities) for d in self.level_features)
+        self.identity_heads = nn.ModuleList(
+            nn.Linear(d, num_identities) for d in self.level_features
+        )
 
     def configure_losses(self) -> None:
         """One joint identification-verification loss per supervised level (own margin each)."""
-        hp = self.hparams
+        hp = self.hp
         self.joint_losses = nn.ModuleList(
             JointIdentificationVerificationLoss(
                 verification_weight=hp.verification_weight,
@@ -187,7 +192,7 @@ class VerificationTask(BaseTask):
                 "accuracy": KFoldVerificationAccuracy(statistic="mean"),
                 "accuracy_std": KFoldVerificationAccuracy(statistic="std"),
                 "auc": VerificationAUROC(),
-                "tar_at_far": TARAtFAR(far=self.hparams.far),
+                "tar_at_far": TARAtFAR(far=self.hp.far),
             }
         )
         self.val_metrics = metrics.clone(prefix="val/")
@@ -209,7 +214,7 @@ class VerificationTask(BaseTask):
 
     # -- forward -------------------------------------------------------------------------------
     def _prepare(self, images: Tensor) -> Tensor:
-        if self.hparams.channels_last:
+        if self.hp.channels_last:
             return images.contiguous(memory_format=torch.channels_last)
         return images
 
@@ -228,7 +233,7 @@ class VerificationTask(BaseTask):
     def embed(self, images: Tensor) -> Tensor:
         """Evaluation embedding, combined with the mirrored image's per ``flip_test``."""
         embedding = self(images)
-        flip = self.hparams.flip_test
+        flip = self.hp.flip_test
         if flip == "none":
             return embedding
         mirrored = self(torch.flip(images, dims=[-1]))
@@ -238,11 +243,14 @@ class VerificationTask(BaseTask):
 
     def score(self, embeddings1: Tensor, embeddings2: Tensor) -> Tensor:
         """Pair scores, higher meaning more likely the same person."""
-        method = self.hparams.scoring
+        method = self.hp.scoring
         if method == "joint_bayesian":
             return self.joint_bayesian(embeddings1, embeddings2)
         return pair_scores(
-            embeddings1, embeddings2, method=method, binarize_threshold=self.hparams.binarize_threshold
+            embeddings1,
+            embeddings2,
+            method=method,
+            binarize_threshold=self.hp.binarize_threshold,
         )
 
     # -- steps ---------------------------------------------------------------------------------
@@ -255,7 +263,11 @@ class VerificationTask(BaseTask):
         parts: dict[str, Tensor] = {}
         logits = images.new_zeros(())
         for embedding, head, loss_fn, weight in zip(
-            self.forward_levels(images), self.identity_heads, self.joint_losses, self.level_weights
+            self.forward_levels(images),
+            self.identity_heads,
+            self.joint_losses,
+            self.level_weights,
+            strict=True,
         ):
             logits = head(embedding)
             parts = loss_fn(embedding, logits, labels)
@@ -278,13 +290,13 @@ class VerificationTask(BaseTask):
         """Score the pairs and accumulate the protocol metrics."""
         scores, _, _ = self._pair_scores(batch)
         self.val_metrics.update(scores, batch["same"], batch["fold"], batch["index"])
-        self.log_dict(self.val_metrics, batch_size=scores.shape[0])  # type: ignore[arg-type]
+        self.log_dict(self.val_metrics, batch_size=scores.shape[0])
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """Score the pairs; the outputs feed callbacks such as the ROC-curve logger."""
         scores, _, _ = self._pair_scores(batch)
         self.test_metrics.update(scores, batch["same"], batch["fold"], batch["index"])
-        self.log_dict(self.test_metrics, batch_size=scores.shape[0])  # type: ignore[arg-type]
+        self.log_dict(self.test_metrics, batch_size=scores.shape[0])
         return {"scores": scores, "same": batch["same"], "index": batch["index"]}
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
@@ -309,7 +321,7 @@ class VerificationTask(BaseTask):
 
     @torch.no_grad()
     def _fit_joint_bayesian_if_needed(self) -> None:
-        if self.hparams.scoring != "joint_bayesian":
+        if self.hp.scoring != "joint_bayesian":
             return
         datamodule = getattr(self.trainer, "datamodule", None)
         make_loader = getattr(datamodule, "embedding_fit_dataloader", None)
@@ -321,11 +333,11 @@ class VerificationTask(BaseTask):
                 "(identity-labelled images to fit the model on)"
             )
         embeddings, labels = [], []
-        for batch in make_loader(self.hparams.joint_bayesian_max_images):
+        for batch in make_loader(self.hp.joint_bayesian_max_images):
             images = batch["image"].to(self.device)
             embeddings.append(self.embed(images).float().cpu())
             labels.append(batch["label"].cpu())
         self.joint_bayesian.fit(
-            torch.cat(embeddings), torch.cat(labels), pca_dim=self.hparams.joint_bayesian_pca_dim
+            torch.cat(embeddings), torch.cat(labels), pca_dim=self.hp.joint_bayesian_pca_dim
         )
         self.joint_bayesian.to(self.device)

@@ -59,7 +59,10 @@ def face_transforms(
         ratio = size[1] / size[0]
         steps.append(
             v2.RandomResizedCrop(
-                size, scale=(1.0 - scale_jitter, 1.0), ratio=(ratio * 0.95, ratio / 0.95), antialias=True
+                size,
+                scale=(1.0 - scale_jitter, 1.0),
+                ratio=(ratio * 0.95, ratio / 0.95),
+                antialias=True,
             )
         )
         if flip:
@@ -80,7 +83,7 @@ class _CenterCropFraction(v2.Transform):
         super().__init__()
         self.fraction = fraction
 
-    def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:  # type: ignore[override]
+    def transform(self, inpt: torch.Tensor, params: dict) -> torch.Tensor:
         height, width = v2.functional.get_size(inpt)
         crop = [max(1, round(height * self.fraction)), max(1, round(width * self.fraction))]
-        return v2.functional.center_crop(inpt, crop)  # type: ignore[no-any-return]
+        return v2.functional.center_crop(inpt, crop)

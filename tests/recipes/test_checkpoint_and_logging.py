@@ -20,7 +20,10 @@ def test_fit_then_test_from_checkpoint_with_offline_wandb(tmp_path: Path, monkey
     ]
     fit_args = ["fit", *common, "--trainer.max_steps=2", "--trainer.limit_val_batches=1"]
     cli = main(args=fit_args, default_config_files=[config])
-    best = cli.trainer.checkpoint_callback.best_model_path or cli.trainer.checkpoint_callback.last_model_path
+    best = (
+        cli.trainer.checkpoint_callback.best_model_path
+        or cli.trainer.checkpoint_callback.last_model_path
+    )
     assert best and Path(best).is_file()
     torch.load(best, weights_only=True)  # plain hyperparameters only
     assert list((tmp_path / "logs" / "wandb").glob("offline-run-*")), "W&B must run offline"

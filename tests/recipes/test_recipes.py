@@ -28,7 +28,12 @@ SMALL_DATA = [
 
 def run(name: str, subcommand: str, *extra: str, tmp_path: Path):
     config = RECIPES / "configs" / f"{name}.yaml"
-    args = [subcommand, "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}", *extra]
+    args = [
+        subcommand,
+        "--trainer.fast_dev_run=true",
+        f"--trainer.default_root_dir={tmp_path}",
+        *extra,
+    ]
     return main(args=args, default_config_files=[config])
 
 
@@ -62,7 +67,9 @@ def test_recipe_on_real_layout_data(tmp_path: Path) -> None:
     assert "test/accuracy" in cli.trainer.callback_metrics
 
 
-def test_print_config_shows_recipe_defaults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_print_config_shows_recipe_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         run("deepid2plus", "fit", "--print_config", tmp_path=tmp_path)
     assert exit_info.value.code == 0
@@ -75,8 +82,15 @@ def test_print_config_shows_recipe_defaults(tmp_path: Path, capsys: pytest.Captu
 
 def test_recipe_script_runs_as_a_user_would(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(RECIPES / "deepid2.py"), "fit", "--trainer.fast_dev_run=true",
-         "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={tmp_path}", *SMALL_DATA],
+        [
+            sys.executable,
+            str(RECIPES / "deepid2.py"),
+            "fit",
+            "--trainer.fast_dev_run=true",
+            "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path}",
+            *SMALL_DATA,
+        ],
         capture_output=True,
         text=True,
         timeout=300,

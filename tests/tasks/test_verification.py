@@ -49,7 +49,12 @@ def test_fast_dev_run_all_stages_deepid2plus_tiny(tmp_path: Path) -> None:
     for key in ("train/loss", "train/identification", "train/verification", "train/margin"):
         assert key in trainer.callback_metrics
     trainer.validate(model, datamodule=data)
-    assert {"val/accuracy", "val/accuracy_std", "val/auc", "val/tar_at_far"} <= trainer.callback_metrics.keys()
+    assert {
+        "val/accuracy",
+        "val/accuracy_std",
+        "val/auc",
+        "val/tar_at_far",
+    } <= trainer.callback_metrics.keys()
     trainer.test(model, datamodule=data)
     assert 0.0 <= trainer.callback_metrics["test/accuracy"].item() <= 1.0
     predictions = trainer.predict(model, datamodule=data)
@@ -115,12 +120,16 @@ def _train_batch(**overrides) -> dict:
 
 def test_level_weights_scale_the_loss() -> None:
     batch = _train_batch()
-    model = VerificationTask(backbone="deepid2plus_tiny", num_identities=12, level_weights=[0.0, 0.0, 0.0, 2.0])
+    model = VerificationTask(
+        backbone="deepid2plus_tiny", num_identities=12, level_weights=[0.0, 0.0, 0.0, 2.0]
+    )
     model.eval()  # no dropout, no margin updates: both computations see the same values
     with torch.no_grad():
         total = model.training_step(batch, 0)
         final = model.forward_levels(batch["image"])[-1]
-        expected = model.joint_losses[-1](final, model.identity_heads[-1](final), batch["label"])["loss"]
+        expected = model.joint_losses[-1](final, model.identity_heads[-1](final), batch["label"])[
+            "loss"
+        ]
     torch.testing.assert_close(total, 2.0 * expected)
 
 
@@ -137,7 +146,10 @@ def test_scoring_methods_validate(tmp_path: Path, scoring: str) -> None:
 def test_training_reduces_the_loss() -> None:
     seed_everything(0)
     batch = _train_batch(
-        num_train_identities=6, images_per_train_identity=6, identities_per_batch=6, images_per_identity=4
+        num_train_identities=6,
+        images_per_train_identity=6,
+        identities_per_batch=6,
+        images_per_identity=4,
     )
     model = VerificationTask(backbone="deepid2_tiny", num_identities=6, flip_test="none")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)

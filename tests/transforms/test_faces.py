@@ -14,7 +14,7 @@ def test_output_size_dtype_and_range(train: bool) -> None:
     out = face_transforms((55, 47), train=train)(_image())
     assert out.shape == (3, 55, 47)
     assert out.dtype == torch.float32
-    assert -1.0 <= float(out.min()) and float(out.max()) <= 1.0
+    assert float(out.min()) >= -1.0 and float(out.max()) <= 1.0
 
 
 def test_sample_dict_keeps_other_keys() -> None:
