@@ -1,0 +1,68 @@
+import torch
+
+from lightning_deepvision.datamodules import SyntheticFacesDataModule
+from lightning_deepvision.datamodules.base import default_num_workers
+from lightning_deepvision.datasets import IdentityBalancedSampler
+
+
+def small(**overrides) -> SyntheticFacesDataModule:
+    kwargs = dict(
+        num_train_identities=8,
+        images_per_train_identity=4,
+        num_eval_identities=20,
+        images_per_eval_identity=3,
+        num_folds=4,
+        pairs_per_fold=4,
+        identities_per_batch=4,
+        images_per_identity=2,
+        eval_batch_size=6,
+        num_workers=0,
+    )
+    kwargs.update(overrides)
+    return SyntheticFacesDataModule(**kwargs)
+
+
+def test_train_batches_are_identity_balanced_and_preprocessed() -> None:
+    data = small()
+    data.setup("fit")
+    loader = data.train_dataloader()
+    assert isinstance(loader.sampler, IdentityBalancedSampler)
+    batch = next(iter(loader))
+    assert set(batch) == {"image", "label"}  # masks and views are not carried along
+    assert batch["image"].shape == (8, 3, 55, 47)
+    assert batch["image"].dtype == torch.float32
+    counts = torch.bincount(batch["label"])
+    assert sorted(counts[counts > 0].tolist()) == [2, 2, 2, 2]
+    assert data.num_classes == 8
+
+
+def test_eval_pairs_and_stages() -> None:
+    data = small()
+    data.setup("validate")
+    batch = next(iter(data.val_dataloader()))
+    assert batch["image1"].shape == (6, 3, 55, 47)
+    assert set(batch) >= {"image2", "same", "fold", "index"}
+    data.setup("test")
+    test_batch = next(iter(data.test_dataloader()))
+    predict_batch = next(iter(data.predict_dataloader()))
+    torch.testing.assert_close(test_batch["image1"], predict_batch["image1"])
+    # validation and test use different (disjoint) identities
+    assert not torch.equal(batch["image1"], test_batch["image1"])
+
+
+def test_embedding_fit_loader_uses_eval_transforms() -> None:
+    data = small()
+    loader = data.embedding_fit_dataloader(max_images=10)
+    batches = list(loader)
+    images = torch.cat([b["image"] for b in batches])
+    assert images.shape[0] == 10
+    again = torch.cat([b["image"] for b in data.embedding_fit_dataloader(max_images=10)])
+    torch.testing.assert_close(images, again)  # deterministic: no augmentation
+
+
+def test_loader_defaults_follow_the_machine() -> None:
+    data = SyntheticFacesDataModule()
+    assert data.num_workers == default_num_workers()
+    assert data.pin_memory == torch.cuda.is_available()
+    assert data.batch_size == 32 * 4
+    assert small(input_size=(47, 47)).input_size == (47, 47)
