@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
@@ -290,7 +291,7 @@ class VerificationTask(BaseTask):
         """Score the pairs and accumulate the protocol metrics."""
         scores, _, _ = self._pair_scores(batch)
         self.val_metrics.update(scores, batch["same"], batch["fold"], batch["index"])
-        self.log_dict(self.val_metrics, batch_size=scores.shape[0])
+        self.log_dict(self.val_metrics, batch_size=scores.shape[0], prog_bar=True)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """Score the pairs; the outputs feed callbacks such as the ROC-curve logger."""
@@ -309,6 +310,21 @@ class VerificationTask(BaseTask):
         out = {"embedding": self.embed(batch["image"])}
         out.update({k: batch[k] for k in ("label", "index") if k in batch})
         return out
+
+    def on_fit_end(self) -> None:
+        """Print the last validation result: the recipe's answer to "how well does it verify?"."""
+        metrics = self.trainer.callback_metrics
+        if "val/accuracy" not in metrics:
+            return
+        parts = [f"val/accuracy = {float(metrics['val/accuracy']):.4f}"]
+        if "val/accuracy_std" in metrics:
+            parts[0] += f" ± {float(metrics['val/accuracy_std']):.4f} over folds"
+        parts += [
+            f"{key} = {float(metrics[key]):.4f}"
+            for key in ("val/auc", "val/tar_at_far")
+            if key in metrics
+        ]
+        rank_zero_info("Verification on held-out pairs: " + ", ".join(parts))
 
     # -- Joint Bayesian ------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
