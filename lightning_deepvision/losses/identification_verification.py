@@ -97,9 +97,14 @@ class VerificationLoss(nn.Module):
             the per-pair terms over all ``B(B-1)/2`` pairs (pairs a kind ignores count as 0).
 
     Note:
-        All ``B(B-1)/2`` pair differences are formed explicitly (exact distances, immune to
-        the cancellation of the Gram-matrix trick and to low-precision autocast matmuls); the
-        memory is ``O(B² D)``, about 67 MB for ``B = 256``, ``D = 512``.
+        Pair distances are read off one ``B×B`` Gram matrix (a single matmul) rather than from
+        ``B(B-1)/2`` explicit difference vectors (``O(B² D)`` memory and traffic); the inputs
+        are promoted to float32 so that low-precision autocast cannot swamp small distances.
+
+        The margin starts from the best threshold of the *first* training batch: with the
+        initial ``margin`` far below the distances of a freshly initialised network, the
+        negative term would be inactive and the positive term alone would collapse every
+        embedding to zero before the first scheduled update.
     """
 
     margin: Tensor
@@ -208,6 +213,10 @@ class VerificationLoss(nn.Module):
             safe = torch.where(positive, squared, torch.ones_like(squared))
             distance = torch.where(positive, safe.sqrt(), torch.zeros_like(squared))
             pos_terms = 0.5 * squared
+        adapt = self.training and self.adaptive_margin
+        if adapt and self.num_training_calls == 0:
+            self._record(distance.detach(), same)
+            self.update_margin()
         margin = self.margin.to(distance.dtype)
         neg_terms = 0.5 * torch.relu(margin - distance) ** 2
         if self.kind == "l2+":
@@ -216,8 +225,12 @@ class VerificationLoss(nn.Module):
             pos_terms = torch.zeros_like(pos_terms)
         loss = self._reduce(pos_terms, neg_terms, same, x)
 
-        if self.training and self.adaptive_margin:
-            self._record_and_update(distance.detach(), same)
+        if adapt:
+            if self.num_training_calls > 0:
+                self._record(distance.detach(), same)
+            self.num_training_calls += 1
+            if self.num_training_calls % self.update_every == 0:
+                self.update_margin()
         return loss
 
     def _reduce(self, pos_terms: Tensor, neg_terms: Tensor, same: Tensor, x: Tensor) -> Tensor:
@@ -238,7 +251,7 @@ class VerificationLoss(nn.Module):
         return loss
 
     @torch.no_grad()
-    def _record_and_update(self, distance: Tensor, same: Tensor) -> None:
+    def _record(self, distance: Tensor, same: Tensor) -> None:
         n = distance.numel()
         if n > self.history:
             distance, same = distance[-self.history :], same[-self.history :]
@@ -249,9 +262,6 @@ class VerificationLoss(nn.Module):
             self.same_history[slots] = same
             self.history_pointer.copy_((self.history_pointer + n) % self.history)
             self.history_size.copy_(torch.clamp(self.history_size + n, max=self.history))
-        self.num_training_calls += 1
-        if self.num_training_calls % self.update_every == 0:
-            self.update_margin()
 
     @torch.no_grad()
     def update_margin(self) -> None:
