@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
@@ -55,6 +55,10 @@ class VerificationTask(BaseTask):
         verification_loss: Verification signal of DeepID2 Table 2: ``"l2"`` (paper default),
             ``"l2+"``, ``"l2-"``, ``"l1"`` or ``"cosine"``.
         verification_weight: λ, the weight of the verification signal (0.05 in the paper).
+        verification_warmup_steps: Ramp λ linearly from 0 over this many optimiser steps, so
+            that identification shapes the features before the verification signal (whose
+            positive term alone would pull a freshly initialised network's embeddings to zero)
+            takes effect. 0 applies the full λ from the first step, as in the paper.
         margin: Initial margin m of the verification loss.
         adaptive_margin: Re-set m during training to the best threshold on recent pairs.
         level_weights: Loss weight of each supervised level (DeepID2+'s FC-1…FC-4); ``None``
@@ -89,6 +93,7 @@ class VerificationTask(BaseTask):
         input_size: tuple[int, int] = (55, 47),
         verification_loss: VerificationKind = "l2",
         verification_weight: float = 0.05,
+        verification_warmup_steps: int = 0,
         margin: float = 1.0,
         adaptive_margin: bool = True,
         level_weights: list[float] | None = None,
@@ -260,6 +265,9 @@ class VerificationTask(BaseTask):
         if self.identity_heads is None:
             raise RuntimeError("identity heads are not built: num_identities is unknown")
         images, labels = batch["image"], batch["label"]
+        weight_now = self.current_verification_weight()
+        for loss_fn in self.joint_losses:
+            cast(JointIdentificationVerificationLoss, loss_fn).verification_weight = weight_now
         total = images.new_zeros(())
         parts: dict[str, Tensor] = {}
         logits = images.new_zeros(())
@@ -279,9 +287,18 @@ class VerificationTask(BaseTask):
         self.log("train/identification", parts["identification"], batch_size=batch_size)
         self.log("train/verification", parts["verification"], batch_size=batch_size)
         self.log("train/margin", final_loss.verification.margin, batch_size=batch_size)
+        self.log("train/verification_weight", weight_now, batch_size=batch_size)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         self.log("train/identification_accuracy", accuracy, prog_bar=True, batch_size=batch_size)
         return total
+
+    def current_verification_weight(self) -> float:
+        """λ at the current step, after the linear warm-up."""
+        weight = float(self.hp.verification_weight)
+        warmup = int(self.hp.get("verification_warmup_steps", 0))
+        if warmup <= 0 or self._trainer is None:
+            return weight
+        return weight * min(1.0, self.trainer.global_step / warmup)
 
     def _pair_scores(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         embeddings1, embeddings2 = self.embed(batch["image1"]), self.embed(batch["image2"])

@@ -14,9 +14,9 @@ Measured on 2 CPU cores (pairs: 540 matched + 540 mismatched, 10 folds): raw pix
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -119,7 +119,21 @@ def _pixel_scores(loader: DataLoader[Any]) -> tuple[Tensor, Tensor, Tensor]:
     return torch.cat(scores), torch.cat(same), torch.cat(folds)
 
 
+@pytest.fixture
+def one_intraop_thread() -> Iterator[None]:
+    """Run on one intra-op thread, restoring the count afterwards.
+
+    When another process shares the 2 cores (a parallel test run), two spinning OpenMP threads
+    made this small net's steps up to 25x slower (the fit took 280 s instead of 20 s).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_intraop_thread")
 def test_deepid2_features_beat_raw_pixels_on_unseen_att_people(
     shared_data: Path, tmp_path: Path
 ) -> None:
@@ -159,9 +173,8 @@ def test_deepid2_features_beat_raw_pixels_on_unseen_att_people(
 
     results = trainer.test(model, datamodule=data, verbose=False)[0]
     deepid_accuracy = results["test/accuracy"]
-    predictions = trainer.predict(model, datamodule=data)
-    assert predictions is not None
-    deepid_scores = torch.cat([p["score"] for p in predictions])  # type: ignore[index]
+    predictions = cast(list[dict[str, Tensor]], trainer.predict(model, datamodule=data))
+    deepid_scores = torch.cat([p["score"] for p in predictions])
 
     pixels, same, folds = _pixel_scores(data.test_dataloader())
     assert same.sum().item() == len(EVAL_PEOPLE) * 45  # every matched pair, C(10, 2) a person

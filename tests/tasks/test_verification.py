@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_deepvision.datamodules import SyntheticFacesDataModule
@@ -162,3 +162,20 @@ def test_training_reduces_the_loss() -> None:
         loss.backward()
         optimizer.step()
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_verification_warmup_ramps_lambda(tmp_path: Path) -> None:
+    model = VerificationTask(
+        backbone="deepid2_tiny", verification_weight=0.05, verification_warmup_steps=4
+    )
+    trainer = cpu_trainer(tmp_path, max_steps=3, limit_val_batches=0)
+    seen = []
+
+    class Spy(Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+            seen.append(float(pl_module.joint_losses[-1].verification_weight))
+
+    trainer.callbacks.append(Spy())
+    trainer.fit(model, datamodule=tiny_data())
+    assert seen == pytest.approx([0.0, 0.0125, 0.025])
+    assert VerificationTask(backbone="deepid2_tiny").current_verification_weight() == 0.05
