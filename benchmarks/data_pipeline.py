@@ -216,9 +216,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     workers = args.num_workers
-    # Keep the report readable: Lightning's start-up banners and the "no val_dataloader" note.
+    # Keep the report readable: Lightning's start-up banners and notes that are no news here.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*but have no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
