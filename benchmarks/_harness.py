@@ -54,12 +54,9 @@ class StepTimer(Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def lightning_step_times(
-    model: LightningModule, batches: list[dict[str, torch.Tensor]], steps: int
-) -> list[float]:
-    """Seconds per training step of ``model`` run by a Lightning ``Trainer``."""
-    timer = StepTimer()
-    trainer = Trainer(
+def timing_trainer(steps: int, callback: Callback) -> Trainer:
+    """A CPU ``Trainer`` for ``steps`` training steps with nothing but ``callback`` attached."""
+    return Trainer(
         accelerator="cpu",
         devices=1,
         max_steps=steps,
@@ -69,8 +66,16 @@ def lightning_step_times(
         enable_model_summary=False,
         limit_val_batches=0,
         num_sanity_val_steps=0,
-        callbacks=[timer],
+        callbacks=[callback],
     )
+
+
+def lightning_step_times(
+    model: LightningModule, batches: list[dict[str, torch.Tensor]], steps: int
+) -> list[float]:
+    """Seconds per training step of ``model`` run by a Lightning ``Trainer``."""
+    timer = StepTimer()
+    trainer = timing_trainer(steps, timer)
     loader = torch.utils.data.DataLoader(FixedBatches(batches, steps), batch_size=None)
     trainer.fit(model, train_dataloaders=loader)
     return timer.times

@@ -33,8 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _harness import FixedBatches, build_task, median_after_warmup, plain_step_times
-from lightning.pytorch import Callback, LightningDataModule, Trainer
+from _harness import (
+    FixedBatches,
+    build_task,
+    median_after_warmup,
+    plain_step_times,
+    timing_trainer,
+)
+from lightning.pytorch import Callback, LightningDataModule
 from torch.utils.data import DataLoader, default_collate
 
 from lightning_deepvision.datamodules import (
@@ -68,18 +74,7 @@ def fit_intervals(
 ) -> list[float]:
     """Seconds between step ends of a ``Trainer.fit`` of ``steps`` steps (no validation)."""
     timer = StepIntervals()
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=[timer],
-    )
+    trainer = timing_trainer(steps, timer)
     trainer.fit(model, train_dataloaders=loader, datamodule=datamodule)
     return timer.intervals
 
