@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
@@ -98,19 +99,21 @@ class BaseTask(LightningModule):
         schedule = hp.get("lr_schedule", "cosine")
         if schedule == "none":
             return optimizer
-        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
-        epochs = max(1, int(max_epochs)) if max_epochs and max_epochs > 0 else 1
+        # Scheduled per optimiser step over the whole run, so that max_steps-only runs
+        # (max_epochs = -1) get a proper schedule instead of one that restarts every epoch.
+        total = float(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1.0
+        steps = max(1, int(total)) if math.isfinite(total) else 1
         scheduler: torch.optim.lr_scheduler.LRScheduler
         if schedule == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
         elif schedule == "step":
             # AlexNet/DeepID practice: divide the rate by 10 a few times during training.
             scheduler = torch.optim.lr_scheduler.StepLR(
-                optimizer, step_size=max(1, epochs // 3), gamma=0.1
+                optimizer, step_size=max(1, steps // 3), gamma=0.1
             )
         else:
             raise ValueError(f"lr_schedule must be 'cosine', 'step' or 'none', got {schedule!r}")
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }

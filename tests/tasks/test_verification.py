@@ -179,3 +179,14 @@ def test_verification_warmup_ramps_lambda(tmp_path: Path) -> None:
     trainer.fit(model, datamodule=tiny_data())
     assert seen == pytest.approx([0.0, 0.0125, 0.025])
     assert VerificationTask(backbone="deepid2_tiny").current_verification_weight() == 0.05
+
+
+def test_cosine_schedule_spans_max_steps(tmp_path: Path) -> None:
+    model = VerificationTask(backbone="deepid2_tiny", lr=0.01)
+    trainer = cpu_trainer(tmp_path, max_steps=4, limit_val_batches=0)
+    trainer.fit(model, datamodule=tiny_data())
+    scheduler = trainer.lr_scheduler_configs[0]
+    assert scheduler.interval == "step"
+    assert scheduler.scheduler.T_max == 4
+    # After 4 of 4 steps the cosine has reached its minimum instead of restarting per epoch.
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)
