@@ -92,9 +92,13 @@ class VerificationLoss(nn.Module):
         history: Number of recent pairs kept for the margin update.
         update_every: Training forward calls between margin updates.
         balance_pairs: Average the positive-pair and the negative-pair terms separately and add
-            the two means. A batch of ``B`` images has far more negative than positive pairs;
-            the balance mimics the paper's stream of sampled pairs. If False, the plain mean of
-            the per-pair terms over all ``B(B-1)/2`` pairs (pairs a kind ignores count as 0).
+            the two means. If False (default), the plain mean of the per-pair terms over all
+            ``B(B-1)/2`` pairs (pairs a kind ignores count as 0), so that positive pairs weigh
+            by their share of the pairs — as in the paper, which trains "on sampled pairs"
+            (Algorithm 1) of a set of ~10,000 people, nearly all mismatched. Balancing gives
+            the positive term, which only pulls embeddings together, as much weight as all
+            negatives: measured on DeepID2+ (P=32 × K=4), it drives the ReLU embeddings of every
+            level to zero even at λ = 0.002, while the plain mean trains stably at λ = 0.05.
 
     Note:
         Pair distances are read off one ``B×B`` Gram matrix (a single matmul) rather than from
@@ -120,7 +124,7 @@ class VerificationLoss(nn.Module):
         adaptive_margin: bool = True,
         history: int = 4096,
         update_every: int = 50,
-        balance_pairs: bool = True,
+        balance_pairs: bool = False,
     ) -> None:
         super().__init__()
         if kind not in _KINDS:

@@ -206,3 +206,11 @@ def test_bad_arguments() -> None:
         VerificationLoss("l3")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="labels"):
         VerificationLoss()(torch.randn(4, 2), torch.zeros(3, dtype=torch.long))
+
+
+def test_default_averages_over_all_pairs() -> None:
+    # The paper's sampled pairs are nearly all mismatched: by default positives weigh by their
+    # share of the batch's pairs, not as much as all negatives together.
+    plain = VerificationLoss("l2", adaptive_margin=False, balance_pairs=False)
+    default = VerificationLoss("l2", adaptive_margin=False)
+    assert float(default(EMB, LABELS)) == float(plain(EMB, LABELS))

@@ -152,10 +152,10 @@ def test_training_reduces_the_loss() -> None:
         images_per_identity=4,
     )
     model = VerificationTask(backbone="deepid2_tiny", num_identities=6, flip_test="none")
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     model.train()
     losses = []
-    for _ in range(40):
+    for _ in range(60):
         loss = model.training_step(batch, 0)
         losses.append(loss.item())
         optimizer.zero_grad()
@@ -190,3 +190,20 @@ def test_cosine_schedule_spans_max_steps(tmp_path: Path) -> None:
     assert scheduler.scheduler.T_max == 4
     # After 4 of 4 steps the cosine has reached its minimum instead of restarting per epoch.
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_identity_heads_start_uniform() -> None:
+    # Random heads would reward shrinking every embedding (random logits only add loss).
+    model = VerificationTask(backbone="deepid2plus_tiny", num_identities=7, flip_test="none")
+    images = torch.randn(4, 3, 55, 47)
+    for embedding, head in zip(model.forward_levels(images), model.identity_heads, strict=True):
+        assert torch.equal(head(embedding), torch.zeros(4, 7))
+
+
+def test_balance_pairs_reaches_every_level_loss() -> None:
+    model = VerificationTask(backbone="deepid2plus_tiny", num_identities=3, balance_pairs=True)
+    assert all(loss.verification.balance_pairs for loss in model.joint_losses)
+    assert not any(
+        loss.verification.balance_pairs
+        for loss in VerificationTask(backbone="deepid2plus_tiny", num_identities=3).joint_losses
+    )
