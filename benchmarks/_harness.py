@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torch.utils.data import Dataset
 
+from lightning_deepvision.callbacks import reuse_freed_host_memory
 from lightning_deepvision.tasks import VerificationTask
 
 
@@ -134,3 +136,20 @@ def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def add_host_memory_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--host-memory {reuse,release}``: as the recipes run, or glibc's default."""
+    parser.add_argument(
+        "--host-memory",
+        choices=["reuse", "release"],
+        default="reuse",
+        help="reuse: keep freed memory mapped as the recipes' ReuseHostMemory callback does "
+        "(applied to both sides of a comparison); release: glibc's default",
+    )
+
+
+def apply_host_memory_option(args: argparse.Namespace) -> None:
+    """Apply ``--host-memory`` to this process and say what is in effect."""
+    applied = args.host_memory == "reuse" and reuse_freed_host_memory()
+    print(f"host memory: {'reuse freed memory' if applied else 'glibc default (release)'}")

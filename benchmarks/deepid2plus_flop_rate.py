@@ -15,6 +15,8 @@ import argparse
 
 import torch
 from _harness import (
+    add_host_memory_option,
+    apply_host_memory_option,
     build_task,
     lightning_step_times,
     make_batches,
@@ -37,7 +39,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=15)
+    add_host_memory_option(parser)
     args = parser.parse_args()
+    apply_host_memory_option(args)
 
     identities = args.batch_size // 4
     batches = make_batches(4, args.batch_size, identities, 4, (55, 47))

@@ -14,6 +14,8 @@ import statistics
 
 import torch
 from _harness import (
+    add_host_memory_option,
+    apply_host_memory_option,
     build_task,
     lightning_step_times,
     make_batches,
@@ -28,7 +30,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    add_host_memory_option(parser)
     args = parser.parse_args()
+    apply_host_memory_option(args)
 
     identities = args.batch_size // 4
     batches = make_batches(4, args.batch_size, identities, 4, (55, 47))
