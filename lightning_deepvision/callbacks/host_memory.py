@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 log = logging.getLogger(__name__)
