@@ -98,7 +98,10 @@ class VerificationLoss(nn.Module):
             (Algorithm 1) of a set of ~10,000 people, nearly all mismatched. Balancing gives
             the positive term, which only pulls embeddings together, as much weight as all
             negatives: measured on DeepID2+ (P=32 × K=4), it drives the ReLU embeddings of every
-            level to zero even at λ = 0.002, while the plain mean trains stably at λ = 0.05.
+            level to zero while λ is still ramping through 0.002; the plain mean trains stably
+            at λ = 0.05. With few identities per batch, and so a larger share of positive pairs
+            among them, balancing can help: DeepID2 on 28 AT&T people, 14 a batch, verifies
+            unseen people at 85.9–88.4 % balanced vs 82.5–85.7 % plain (seeds 0–7).
 
     Note:
         Pair distances are read off one ``B×B`` Gram matrix (a single matmul) rather than from

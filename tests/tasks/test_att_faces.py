@@ -8,8 +8,12 @@ the LFW protocol (threshold chosen on the other folds). The baseline is the cosi
 the very same preprocessed pixels on the very same pairs.
 
 Measured on 2 CPU cores (pairs: 540 matched + 540 mismatched, 10 folds): raw pixels 80.6 % ±
-3.2 % (AUC 0.889); DeepID2 after 60 epochs (300 steps, ~20 s) 86.9 %–89.2 % over seeds 0–7
-(AUC 0.93–0.95), i.e. a margin of 6.3 to 8.6 points. The test asserts 3 points.
+3.2 % (AUC 0.889); DeepID2 after 60 epochs (300 steps, ~20 s) 85.9 %–88.4 % over seeds 0–7
+(AUC 0.938–0.948), i.e. a margin of 5.4 to 7.9 points. The test asserts 3 points.
+
+With only 14 people in a batch of 56, the verification loss here balances its positive and
+negative pairs (``balance_pairs=True``): with the default plain mean over all pairs, 5 % of
+them positive, the same runs give 82.5 %–85.7 %.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ PEOPLE = [f"s{i}" for i in range(1, 41)]
 # Identity-disjoint and deterministic: the first 28 people train, the last 12 are only verified.
 TRAIN_PEOPLE = PEOPLE[:28]
 EVAL_PEOPLE = PEOPLE[28:]
-# Half the smallest margin measured over eight seeds (6.3 points).
+# About half the smallest margin measured over eight seeds (5.4 points).
 REQUIRED_MARGIN = 0.03
 
 
@@ -155,7 +159,7 @@ def test_deepid2_features_beat_raw_pixels_on_unseen_att_people(
     train_people = set(data.train_dataset.classes)  # type: ignore[union-attr]
     assert train_people == set(TRAIN_PEOPLE) and not train_people & set(EVAL_PEOPLE)
 
-    model = VerificationTask(backbone="deepid2", in_chans=1, lr=0.01)
+    model = VerificationTask(backbone="deepid2", in_chans=1, lr=0.01, balance_pairs=True)
     trainer = Trainer(
         accelerator="cpu",
         devices=1,
