@@ -26,7 +26,11 @@ from lightning_deepvision.datasets.lfw import (
 
 if TYPE_CHECKING:
     from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
-    from lightning_deepvision.datasets.synthetic_faces import SyntheticFacePairs, SyntheticFaces
+    from lightning_deepvision.datasets.synthetic_faces import (
+        RenderedFaces,
+        SyntheticFacePairs,
+        SyntheticFaces,
+    )
 
 __all__ = [
     "CorruptImageError",
@@ -37,6 +41,7 @@ __all__ = [
     "LFWPeople",
     "MalformedAnnotationError",
     "MissingImageError",
+    "RenderedFaces",
     "SyntheticFacePairs",
     "SyntheticFaces",
     "read_image",
@@ -47,6 +52,7 @@ __all__ = [
 # Imported on first access so that importing this package never depends on them (and stays
 # cheap): name -> sub-module.
 _LAZY = {
+    "RenderedFaces": "synthetic_faces",
     "SyntheticFaces": "synthetic_faces",
     "SyntheticFacePairs": "synthetic_faces",
     "IdentityBalancedSampler": "samplers",

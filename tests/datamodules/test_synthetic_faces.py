@@ -66,3 +66,42 @@ def test_loader_defaults_follow_the_machine() -> None:
     assert data.pin_memory == torch.cuda.is_available()
     assert data.batch_size == 32 * 4
     assert small(input_size=(47, 47)).input_size == (47, 47)
+
+
+def test_prerendered_training_images_match_lazy_rendering() -> None:
+    lazy = small(prerender_train_images=False)
+    eager = small()
+    lazy_set = lazy.build_train_dataset(lazy.sample_transforms(train=False))
+    eager_set = eager.build_train_dataset(eager.sample_transforms(train=False))
+    assert len(lazy_set) == len(eager_set) == 32
+    for index in (0, 5, 31):
+        a, b = lazy_set[index], eager_set[index]
+        torch.testing.assert_close(a["image"], b["image"], rtol=0, atol=0)
+        assert int(a["label"]) == int(b["label"])
+    assert eager.train_labels() == lazy.train_labels()
+    assert eager.num_classes == lazy.num_classes == 8
+    # Rendered once: the evaluation-transform view (Joint Bayesian fitting) shares the images.
+    images = eager._train_images
+    eager.embedding_fit_dataloader(max_images=4)
+    assert eager._train_images is images
+
+
+def test_prerendering_in_worker_processes_keeps_the_order() -> None:
+    from lightning_deepvision.datasets.synthetic_faces import SyntheticFaces, render_images
+
+    faces = SyntheticFaces("train", num_identities=3, images_per_identity=3, image_size=(32, 28))
+    rendered = render_images(faces, num_workers=2, batch_size=2)
+    assert rendered.dtype == torch.uint8 and rendered.shape == (9, 3, 32, 28)
+    for index in range(9):
+        assert torch.equal(rendered[index], faces[index]["image"].as_subclass(torch.Tensor))
+
+
+def test_rendered_faces_checks_its_images() -> None:
+    import pytest
+
+    from lightning_deepvision.datasets import RenderedFaces
+
+    with pytest.raises(ValueError, match=r"N = len\(targets\) = 3"):
+        RenderedFaces(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), [0, 1, 1], num_classes=2)
+    faces = RenderedFaces(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), [0, 1], num_classes=2)
+    assert set(faces[1]) == {"image", "label"} and int(faces[1]["label"]) == 1
