@@ -1443,7 +1443,13 @@ def render_images(dataset: SyntheticFaces, num_workers: int = 0, batch_size: int
         dataset.seed,
     )
     loader = DataLoader(
-        plain, batch_size=batch_size, num_workers=num_workers, collate_fn=_stack_images
+        plain,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=_stack_images,
+        # Its own generator: drawing the loader's base seed from the global one would shift
+        # every later random draw of the run (rendering itself uses no global state).
+        generator=torch.Generator(),
     )
     return torch.cat(list(loader))
 

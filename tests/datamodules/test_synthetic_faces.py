@@ -105,3 +105,11 @@ def test_rendered_faces_checks_its_images() -> None:
         RenderedFaces(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), [0, 1, 1], num_classes=2)
     faces = RenderedFaces(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), [0, 1], num_classes=2)
     assert set(faces[1]) == {"image", "label"} and int(faces[1]["label"]) == 1
+
+
+def test_prerendering_leaves_the_global_random_state_alone() -> None:
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    small().build_train_dataset(lambda sample: sample)
+    torch.testing.assert_close(torch.rand(3), expected)
