@@ -62,8 +62,9 @@ class VerificationTask(BaseTask):
         margin: Initial margin m of the verification loss.
         balance_pairs: Weigh the verification loss's positive-pair and negative-pair means
             equally instead of averaging over all pairs of the batch (see
-            :class:`~lightning_deepvision.losses.VerificationLoss`; off by default, as balancing
-            collapses the embeddings).
+            :class:`~lightning_deepvision.losses.VerificationLoss`). Off by default: it collapses
+            DeepID2+'s embeddings when training from scratch; it helps with few identities per
+            batch (AT&T, 14 a batch).
         adaptive_margin: Re-set m during training to the best threshold on recent pairs.
         level_weights: Loss weight of each supervised level (DeepID2+'s FC-1…FC-4); ``None``
             weighs all levels equally.
