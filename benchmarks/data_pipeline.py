@@ -54,7 +54,7 @@ from lightning_deepvision.datamodules import (
     VerificationDataModule,
 )
 from lightning_deepvision.datasets.image_io import read_image
-from lightning_deepvision.datasets.synthetic_faces import render_face
+from lightning_deepvision.datasets.synthetic import render_face
 from lightning_deepvision.testing import write_identity_folder, write_lfw
 
 

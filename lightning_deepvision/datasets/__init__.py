@@ -26,7 +26,7 @@ from lightning_deepvision.datasets.lfw import (
 
 if TYPE_CHECKING:
     from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
-    from lightning_deepvision.datasets.synthetic_faces import (
+    from lightning_deepvision.datasets.synthetic import (
         RenderedFaces,
         SyntheticFacePairs,
         SyntheticFaces,
@@ -52,9 +52,9 @@ __all__ = [
 # Imported on first access so that importing this package never depends on them (and stays
 # cheap): name -> sub-module.
 _LAZY = {
-    "RenderedFaces": "synthetic_faces",
-    "SyntheticFaces": "synthetic_faces",
-    "SyntheticFacePairs": "synthetic_faces",
+    "RenderedFaces": "synthetic",
+    "SyntheticFaces": "synthetic",
+    "SyntheticFacePairs": "synthetic",
     "IdentityBalancedSampler": "samplers",
 }
 

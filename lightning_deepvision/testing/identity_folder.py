@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lightning_deepvision.datasets.synthetic_faces import render_face
+from lightning_deepvision.datasets.synthetic import render_face
 
 __all__ = ["IMAGE_FORMATS", "refuse_existing", "save_image", "write_identity_folder"]
 

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from lightning_deepvision.datasets.lfw import IMAGE_SETS, lfw_image_path
-from lightning_deepvision.datasets.synthetic_faces import render_face
+from lightning_deepvision.datasets.synthetic import render_face
 from lightning_deepvision.testing.identity_folder import refuse_existing, save_image
 
 __all__ = ["lfw_person_name", "write_lfw"]

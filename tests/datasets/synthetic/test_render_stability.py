@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_deepvision.datasets.synthetic_faces import (
+from lightning_deepvision.datasets.synthetic import (
     SyntheticFacePairs,
     SyntheticFaces,
     render_face,
