@@ -23,10 +23,11 @@ LFW is licensed for research and is never downloaded automatically.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch.utils.data import Dataset
@@ -37,6 +38,7 @@ from lightning_deepvision.datasets.errors import (
     MissingImageError,
 )
 from lightning_deepvision.datasets.image_io import IMAGE_EXTENSIONS, has_image_extension, read_image
+from lightning_deepvision.datasets.image_list import LabelledImageList
 
 __all__ = [
     "IMAGE_SETS",
@@ -335,17 +337,25 @@ def read_lfw_people_file(
     return entries
 
 
-class _LFWBase(Dataset[dict[str, Any]]):
-    """Locating the root, list file and image directory; checking image files exist."""
+class _LFWBase(Dataset[dict[str, Any]], ABC):
+    """Locating the root, list file and image directory; checking image files exist.
+
+    Subclasses name their list files in ``list_files``, say whether the list file of a split is
+    required and build their index in :meth:`_index`; the constructor (the same arguments for
+    every LFW dataset) does the rest.
+    """
+
+    #: ``split`` -> the list file that defines it.
+    list_files: ClassVar[dict[str, str]]
 
     def __init__(
         self,
         root: str | os.PathLike[str],
-        split: Split,
-        image_set: str | None,
-        list_files: dict[str, str],
-        list_file_required: bool,
+        split: Split = "10fold",
+        image_set: str | None = None,
+        transforms: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
+        list_files = self.list_files
         if split not in list_files:
             raise ValueError(f"split must be one of {sorted(list_files)}, got {split!r}")
         if image_set is not None and image_set not in IMAGE_SETS:
@@ -359,7 +369,7 @@ class _LFWBase(Dataset[dict[str, Any]]):
             raise DatasetNotFoundError("LFW", self.root, self.root, _how_to_obtain(list_file))
         bases = [self.root, self.root / _TORCHVISION_SUBDIR]
         found = next((b / list_file for b in bases if (b / list_file).is_file()), None)
-        if found is None and list_file_required:
+        if found is None and self._list_file_required(split):
             raise DatasetNotFoundError(
                 "LFW", self.root, self.root / list_file, _how_to_obtain(list_file)
             )
@@ -376,8 +386,24 @@ class _LFWBase(Dataset[dict[str, Any]]):
             raise DatasetNotFoundError("LFW", self.root, missing, _how_to_obtain(list_file))
         self.image_dir: Path = image_dir
         self.image_set = next(k for k, v in IMAGE_SETS.items() if v == image_dir.name)
+        self.transforms = transforms
         self._listing: dict[str, frozenset[str]] = {}
         self._paths: dict[tuple[str, int], Path] = {}
+        self._index()
+        # The caches only serve the existence checks of construction.
+        self._listing.clear()
+        self._paths.clear()
+
+    def _list_file_required(self, split: str) -> bool:
+        """Whether a missing list file of ``split`` is an error (else :meth:`_index` copes)."""
+        return True
+
+    @abstractmethod
+    def _index(self) -> None:
+        """Build the index from ``self.list_file``, checking each image with :meth:`_checked_path`.
+
+        ``self.list_file`` is ``None`` when the file is absent and not required.
+        """
 
     def _files_of(self, name: str) -> frozenset[str]:
         # One cached directory listing per person rather than a stat() per reference: the
@@ -420,8 +446,11 @@ class LFWPairs(_LFWBase):
         image_set: ``"original"`` (``lfw/``), ``"funneled"`` (``lfw_funneled/``) or
             ``"deepfunneled"`` (``lfw-deepfunneled/``); ``None`` takes the first present in
             that order.
-        transforms: Applied to each image separately: ``transforms(image1)``,
-            ``transforms(image2)``.
+        transforms: Applied once to the whole sample dict. A ``torchvision.transforms.v2``
+            pipeline transforms both ``tv_tensors.Image`` entries and passes the plain tensors
+            (``same``, ``fold``, ``index``) through, so a deterministic evaluation pipeline
+            gives exactly what it gives on each image alone; a random transform draws one set of
+            parameters per call, i.e. the same flip or crop for both images of the pair.
 
     Attributes:
         pairs: ``(path1, path2, same, fold)`` per pair, ``same`` being 0 or 1.
@@ -437,16 +466,10 @@ class LFWPairs(_LFWBase):
             the pairs-file line).
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        split: Split = "10fold",
-        image_set: str | None = None,
-        transforms: Callable[[Any], Any] | None = None,
-    ) -> None:
-        super().__init__(root, split, image_set, PAIRS_FILES, list_file_required=True)
-        assert self.list_file is not None  # required above
-        self.transforms = transforms
+    list_files = PAIRS_FILES
+
+    def _index(self) -> None:
+        assert self.list_file is not None  # required
         self.entries = read_lfw_pairs_file(self.list_file)
         self.num_folds = self.entries[-1].fold + 1 if self.entries else 0
         self.pairs: list[tuple[Path, Path, int, int]] = []
@@ -460,8 +483,6 @@ class LFWPairs(_LFWBase):
                     e.fold,
                 )
             )
-        self._listing.clear()
-        self._paths.clear()
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -469,20 +490,19 @@ class LFWPairs(_LFWBase):
     def __getitem__(self, index: int) -> dict[str, Any]:
         path1, path2, same, fold = self.pairs[index]
         where = f"{self.list_file}:{self.entries[index].line_number}"
-        image1: Any = read_image(path1, referenced_by=where)
-        image2: Any = read_image(path2, referenced_by=where)
-        if self.transforms is not None:
-            image1, image2 = self.transforms(image1), self.transforms(image2)
-        return {
-            "image1": image1,
-            "image2": image2,
+        sample: dict[str, Any] = {
+            "image1": read_image(path1, referenced_by=where),
+            "image2": read_image(path2, referenced_by=where),
             "same": torch.tensor(same, dtype=torch.int64),
             "fold": torch.tensor(fold, dtype=torch.int64),
             "index": torch.tensor(index, dtype=torch.int64),
         }
+        if self.transforms is not None:
+            sample = self.transforms(sample)
+        return sample
 
 
-class LFWPeople(_LFWBase):
+class LFWPeople(_LFWBase, LabelledImageList):
     """LFW images with identity labels, grouped by the folds of the people files.
 
     Huang et al., "Labeled Faces in the Wild", UMass TR 07-49, 2007. Useful for the
@@ -516,15 +536,16 @@ class LFWPeople(_LFWBase):
         MissingImageError: A people row counts more images than exist on disk.
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        split: Split = "10fold",
-        image_set: str | None = None,
-        transforms: Callable[[Any], Any] | None = None,
-    ) -> None:
-        super().__init__(root, split, image_set, PEOPLE_FILES, list_file_required=split != "10fold")
-        self.transforms = transforms
+    list_files = PEOPLE_FILES
+
+    def _list_file_required(self, split: str) -> bool:
+        # View 1 is defined by its file; View 2 falls back to listing the image folder.
+        return split != "10fold"
+
+    def _index(self) -> None:
+        split = self.split
+        # A listed image that has disappeared since construction names the people file.
+        self.referenced_by = str(self.list_file or "LFW")
         if self.list_file is not None:
             layout: Literal["folds", "single"] = "folds" if split == "10fold" else "single"
             people = read_lfw_people_file(self.list_file, layout=layout)
@@ -565,23 +586,18 @@ class LFWPeople(_LFWBase):
             self.samples.extend(paths)
             self.targets.extend([label_of[name]] * len(paths))
             self.folds.extend([fold] * len(paths))
-        self._listing.clear()
-        self._paths.clear()
 
-    @property
-    def num_classes(self) -> int:
-        """Number of people."""
-        return len(self.classes)
+    def load_sample(self, index: int) -> dict[str, Any]:
+        """The sample before transforms: ``{"image", "label", "fold"}``.
 
-    def __len__(self) -> int:
-        return len(self.samples)
+        Args:
+            index: Position in :attr:`samples`.
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        sample: dict[str, Any] = {
-            "image": read_image(self.samples[index], referenced_by=str(self.list_file or "LFW")),
-            "label": torch.tensor(self.targets[index], dtype=torch.int64),
-            "fold": torch.tensor(self.folds[index], dtype=torch.int64),
-        }
-        if self.transforms is not None:
-            sample = self.transforms(sample)
+        Returns:
+            The image and label of :meth:`LabelledImageList.load_sample
+            <lightning_deepvision.datasets.image_list.LabelledImageList.load_sample>` and the
+            ``int64`` fold of the person.
+        """
+        sample = super().load_sample(index)
+        sample["fold"] = torch.tensor(self.folds[index], dtype=torch.int64)
         return sample

@@ -9,20 +9,21 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from lightning_deepvision.datasets import lfw as lfw_module
-from lightning_deepvision.datasets.errors import (
+# The public names as a user imports them, and the modules whose reader is monkeypatched.
+from lightning_deepvision.datasets import (
     CorruptImageError,
     DatasetNotFoundError,
-    MalformedAnnotationError,
-    MissingImageError,
-)
-from lightning_deepvision.datasets.lfw import (
     LFWPairs,
     LFWPeople,
-    lfw_image_path,
+    MalformedAnnotationError,
+    MissingImageError,
     read_lfw_pairs_file,
     read_lfw_people_file,
 )
+from lightning_deepvision.datasets import image_list as image_list_module
+from lightning_deepvision.datasets import lfw as lfw_module
+from lightning_deepvision.datasets.lfw import lfw_image_path
+from lightning_deepvision.transforms import face_transforms
 
 # ---------------------------------------------------------------- parsing without images
 
@@ -211,16 +212,71 @@ def test_pairs_view1(lfw_root: Path) -> None:
     assert train.list_file is not None and train.list_file.name == "pairsDevTrain.txt"
 
 
-def test_pairs_transforms_applied_to_each_image(lfw_root: Path) -> None:
-    calls: list[tuple[int, ...]] = []
+def test_pairs_transforms_applied_to_the_sample_dict(lfw_root: Path) -> None:
+    calls: list[dict[str, tuple[int, ...]]] = []
 
-    def transform(image: torch.Tensor) -> torch.Tensor:
-        calls.append(tuple(image.shape))
-        return v2.functional.resize(image, [31, 27])
+    def record(sample: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        calls.append({key: tuple(value.shape) for key, value in sample.items()})
+        return sample
 
-    sample = LFWPairs(lfw_root, split="test", transforms=transform)[1]
-    assert calls == [(3, 250, 250), (3, 250, 250)]
+    transforms = v2.Compose([record, v2.Resize((31, 27))])
+    sample = LFWPairs(lfw_root, split="test", transforms=transforms)[1]
+    image = (3, 250, 250)
+    assert calls == [{"image1": image, "image2": image, "same": (), "fold": (), "index": ()}]
     assert sample["image1"].shape == sample["image2"].shape == (3, 31, 27)
+    assert isinstance(sample["image1"], tv_tensors.Image)
+    assert int(sample["index"]) == 1 and sample["same"].dtype == torch.int64
+
+
+@pytest.mark.parametrize(
+    "make_transforms",
+    [
+        lambda: v2.Compose(
+            [
+                v2.ToImage(),
+                v2.CenterCrop(150),
+                v2.Resize((55, 47), antialias=True),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),
+            ]
+        ),
+        # What FaceVerificationDataModule evaluates LFW with.
+        lambda: face_transforms((55, 47), center_crop_fraction=0.5),
+        lambda: face_transforms((47, 47), center_crop_fraction=0.45, grayscale=True),
+    ],
+    ids=["v2-eval", "face-eval", "face-eval-grey"],
+)
+def test_pairs_dict_transform_equals_per_image_transform(
+    lfw_root: Path, make_transforms: Callable[[], v2.Transform]
+) -> None:
+    plain = LFWPairs(lfw_root, split="test")
+    transformed = LFWPairs(lfw_root, split="test", transforms=make_transforms())
+    per_image = make_transforms()
+    for index in (0, len(plain) - 1):
+        raw, sample = plain[index], transformed[index]
+        for key in ("image1", "image2"):
+            expected = per_image(raw[key])
+            assert sample[key].dtype == torch.float32 and sample[key].shape == expected.shape
+            assert torch.equal(sample[key], expected)
+        assert not torch.equal(sample["image1"], sample["image2"])  # two different images
+        for key in ("same", "fold", "index"):  # plain tensors pass through untouched
+            assert sample[key].dtype == torch.int64 and torch.equal(sample[key], raw[key])
+
+
+def test_pairs_random_transform_draws_once_for_both_images(lfw_root: Path) -> None:
+    plain = LFWPairs(lfw_root, split="test")
+    flipping = LFWPairs(lfw_root, split="test", transforms=v2.RandomHorizontalFlip(p=0.5))
+    torch.manual_seed(0)
+    flipped = []
+    for index in range(len(plain)):
+        raw, sample = plain[index], flipping[index]
+        flips = [
+            torch.equal(sample[key], v2.functional.horizontal_flip(raw[key]))
+            for key in ("image1", "image2")
+        ]
+        assert flips[0] == flips[1]  # one draw per pair: both flipped or neither
+        flipped.append(flips[0])
+    assert any(flipped) and not all(flipped)
 
 
 def test_construction_does_not_decode(lfw_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,8 +284,13 @@ def test_construction_does_not_decode(lfw_root: Path, monkeypatch: pytest.Monkey
         raise AssertionError("decoded at construction")
 
     monkeypatch.setattr(lfw_module, "read_image", fail)
-    assert len(LFWPairs(lfw_root)) == 80
-    assert len(LFWPeople(lfw_root)) == 80
+    monkeypatch.setattr(image_list_module, "read_image", fail)
+    pairs, people = LFWPairs(lfw_root), LFWPeople(lfw_root)
+    assert len(pairs) == 80
+    assert len(people) == 80
+    for ds in (pairs, people):  # the patched readers are the ones __getitem__ uses
+        with pytest.raises(AssertionError, match="decoded"):
+            ds[0]
 
 
 def test_torchvision_layout_and_image_set_choice(make_lfw: Callable[..., Path]) -> None:
