@@ -1,6 +1,48 @@
-"""Lightning callbacks: image logging, layer-wise pre-training, neuron analysis, host memory."""
+"""Lightning callbacks: image logging, layer-wise pre-training, neuron analysis, host memory.
 
-from lightning_deepvision.callbacks.host_memory import ReuseHostMemory, reuse_freed_host_memory
-from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
+Names are imported on first access, so that importing this package (the CLI does, to resolve
+``class_path`` entries) loads neither matplotlib nor the modules of callbacks a run does not use.
+"""
 
-__all__ = ["ReuseHostMemory", "VerificationROCLogger", "reuse_freed_host_memory"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lightning_deepvision.callbacks.checkpoint import TaskEarlyStopping, TaskModelCheckpoint
+    from lightning_deepvision.callbacks.host_memory import (
+        ReuseHostMemory,
+        reuse_freed_host_memory,
+    )
+    from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
+
+__all__ = [
+    "ReuseHostMemory",
+    "TaskEarlyStopping",
+    "TaskModelCheckpoint",
+    "VerificationROCLogger",
+    "reuse_freed_host_memory",
+]
+
+# name -> sub-module that defines it.
+_LAZY = {
+    "ReuseHostMemory": "host_memory",
+    "reuse_freed_host_memory": "host_memory",
+    "TaskEarlyStopping": "checkpoint",
+    "TaskModelCheckpoint": "checkpoint",
+    "VerificationROCLogger": "verification_roc",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,6 +8,12 @@ by page: measured with ``benchmarks/deepid2plus_flop_rate.py`` on 2 cores, 785 m
 which about a third is kernel time; with freed memory kept in the heap, 519 ms. The same holds
 for any large-activation network on CPU; GPU memory is unaffected (PyTorch's CUDA caching
 allocator already reuses it).
+
+Scope: this is a process-wide, irreversible setting of the C library, not a property of one
+model or one ``Trainer``. Once applied it lasts until the process exits, data loader workers
+forked afterwards inherit it, and the resident size stays at its peak instead of shrinking
+between steps. It is therefore opt-in: the CPU recipes list :class:`ReuseHostMemory`, which
+applies it only when the trainer runs on the CPU; nothing else in the library turns it on.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import ctypes.util
 import logging
 
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.accelerators import CPUAccelerator
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +63,36 @@ def reuse_freed_host_memory() -> bool:
 
 
 class ReuseHostMemory(Callback):
-    """Apply :func:`reuse_freed_host_memory` when a run starts (in every process).
+    """Apply :func:`reuse_freed_host_memory` when a CPU run starts (in every process).
 
-    Worth it wherever the step runs on the CPU; harmless elsewhere. Add it to a ``Trainer``'s
-    callbacks (the recipes do)::
+    The setting is process-wide and irreversible (see the module notes): it outlives the
+    ``Trainer``, is inherited by data loader workers forked afterwards, and keeps the resident
+    size at its peak. It pays only where the training step itself runs on the CPU, so the
+    callback applies it only when the trainer's accelerator is Lightning's ``CPUAccelerator``;
+    on any other accelerator it changes nothing and says so once at info level. The CPU recipes
+    list it; it is off everywhere else unless a user adds it::
 
-        Trainer(callbacks=[ReuseHostMemory()])
+        Trainer(accelerator="cpu", callbacks=[ReuseHostMemory()])
+
+    Attributes:
+        applied: Whether this callback applied the setting in this process.
     """
 
     def __init__(self) -> None:
         self.applied = False
+        self._skip_logged = False
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Apply the setting once per process."""
-        if not self.applied:
-            self.applied = reuse_freed_host_memory()
+        """Apply the setting once per process, on the CPU only."""
+        if self.applied:
+            return
+        if not isinstance(trainer.accelerator, CPUAccelerator):
+            if not self._skip_logged:
+                log.info(
+                    "ReuseHostMemory: accelerator is %s, not the CPU: host memory reuse not "
+                    "applied",
+                    type(trainer.accelerator).__name__,
+                )
+                self._skip_logged = True
+            return
+        self.applied = reuse_freed_host_memory()

@@ -1,5 +1,50 @@
-"""torchvision.transforms.v2 presets."""
+"""torchvision.transforms.v2 presets over whole sample dicts.
 
-from lightning_deepvision.transforms.faces import FACE_MEAN, FACE_STD, face_transforms
+Every preset accepts a bare image or a whole sample ``dict`` whose ``image`` is a
+``tv_tensors.Image`` and whose spatial targets are tv_tensors (``mask``: ``Mask``, ``boxes``:
+``BoundingBoxes``, ``landmarks``: ``KeyPoints``), so that one pipeline moves them together;
+plain tensors (``label``, ``yaw``, ``attributes``, ...) pass through unless a transform changes
+them by key (a face mirror negates ``yaw``).
+"""
 
-__all__ = ["FACE_MEAN", "FACE_STD", "face_transforms"]
+from lightning_deepvision.transforms.classification import (
+    IMAGENET_EIGENVALUES,
+    IMAGENET_EIGENVECTORS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PCALighting,
+    classification_transforms,
+)
+from lightning_deepvision.transforms.detection import (
+    DETECTION_MEAN,
+    DETECTION_STD,
+    PER_BOX_KEYS,
+    detection_transforms,
+)
+from lightning_deepvision.transforms.faces import (
+    CELEBA_LANDMARK_HFLIP_PERMUTATION,
+    CELEBA_LANDMARKS,
+    FACE_MEAN,
+    FACE_STD,
+    FaceHorizontalFlip,
+    face_transforms,
+)
+
+__all__ = [
+    "CELEBA_LANDMARKS",
+    "CELEBA_LANDMARK_HFLIP_PERMUTATION",
+    "DETECTION_MEAN",
+    "DETECTION_STD",
+    "FACE_MEAN",
+    "FACE_STD",
+    "IMAGENET_EIGENVALUES",
+    "IMAGENET_EIGENVECTORS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "PER_BOX_KEYS",
+    "FaceHorizontalFlip",
+    "PCALighting",
+    "classification_transforms",
+    "detection_transforms",
+    "face_transforms",
+]

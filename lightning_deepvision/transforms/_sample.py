@@ -1,0 +1,40 @@
+"""Pieces every preset shares: the sample convention and its first step.
+
+The rule the presets follow (and a user's own v2 pipeline should follow too): a sample is a
+``dict`` whose ``image`` is a :class:`~torchvision.tv_tensors.Image` and whose spatial targets
+are tv_tensors (``mask``: ``Mask``, ``boxes``: ``BoundingBoxes``, ``landmarks``: ``KeyPoints``).
+torchvision v2 transforms every tv_tensor of a sample with the same parameters and passes plain
+tensors (``label``, ``yaw``, ``attributes``, ...) through untouched, *but only while the sample
+holds an* ``Image``: without one, it treats the first plain tensor it meets (in dict order) as the
+image. :class:`SampleToImage` therefore starts every preset by turning ``sample["image"]`` (a
+plain tensor, PIL image or array) into an ``Image``, whatever its position in the dict. A value
+that a geometric transform changes without being spatial (the head ``yaw`` under a mirror) is
+handled by the transform that changes it, by key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+
+class SampleToImage(v2.ToImage):
+    """``v2.ToImage`` that converts a sample dict's ``image`` entry by its key.
+
+    A bare input (tensor, PIL image, array) is converted as ``v2.ToImage`` does. In a sample
+    dict, only ``sample["image"]`` is converted, so a plain tensor placed before it (``label``,
+    ``yaw``) can never be mistaken for the image. Other keys are returned as they are.
+    """
+
+    def forward(self, *inputs: Any) -> Any:
+        """Convert the image of a bare input or of a sample dict."""
+        sample = inputs[0] if len(inputs) == 1 else None
+        if isinstance(sample, Mapping) and "image" in sample:
+            image = sample["image"]
+            if isinstance(image, tv_tensors.Image):
+                return sample
+            return {**sample, "image": v2.functional.to_image(image)}
+        return super().forward(*inputs)
