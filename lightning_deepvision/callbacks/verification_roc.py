@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_roc
+
+from lightning_deepvision.metrics.functional import first_occurrence
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 class VerificationROCLogger(Callback):
@@ -18,7 +23,7 @@ class VerificationROCLogger(Callback):
     The test step's outputs (``scores``, ``same``, ``index``) are gathered from all processes
     and de-duplicated by pair index (Lightning's padded ``DistributedSampler`` repeats pairs),
     so the curve is the same on one process and on N. Weights & Biases receives it through
-    ``WandbLogger.log_image``, TensorBoard through ``add_figure``; the PNG is also written to
+    ``WandbLogger.log_image``, TensorBoard through ``add_image``; the PNG is also written to
     the trainer's log directory as ``<key>.png`` with ``/`` replaced by ``_``.
 
     Args:
@@ -58,7 +63,7 @@ class VerificationROCLogger(Callback):
         self._outputs = []
         if not trainer.is_global_zero:
             return
-        index, first = _first_occurrence(gathered["index"])
+        index, first = first_occurrence(gathered["index"])
         scores = gathered["scores"][first].float().cpu()
         same = gathered["same"][first].long().cpu()
         if index.numel() == 0 or same.min() == same.max():
@@ -66,16 +71,20 @@ class VerificationROCLogger(Callback):
         figure = self.plot(scores, same)
         self._log_figure(trainer, figure)
 
-    def plot(self, scores: Tensor, same: Tensor) -> Any:
-        """Return a matplotlib figure of the ROC curve of ``scores`` against ``same``."""
-        import matplotlib
+    def plot(self, scores: Tensor, same: Tensor) -> Figure:
+        """Return a matplotlib figure of the ROC curve of ``scores`` against ``same``.
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        The figure is built without ``pyplot`` and drawn by the Agg canvas, so plotting never
+        touches matplotlib's global state (backend, open figures) and works on headless hosts.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
         fpr, tpr, _ = binary_roc(scores, same)
         auc = float(binary_auroc(scores, same))
-        figure, axes = plt.subplots(figsize=(4.5, 4.0), dpi=100)
+        figure = Figure(figsize=(4.5, 4.0), dpi=100)
+        FigureCanvasAgg(figure)  # attaches itself to the figure
+        axes = figure.add_subplot()
         axes.plot(fpr.numpy(), tpr.numpy(), label=f"AUC = {auc:.4f} ({same.numel()} pairs)")
         if self.log_scale:
             positive = fpr[fpr > 0]
@@ -89,30 +98,23 @@ class VerificationROCLogger(Callback):
         figure.tight_layout()
         return figure
 
-    def _log_figure(self, trainer: Trainer, figure: Any) -> None:
-        import matplotlib.pyplot as plt
+    def _log_figure(self, trainer: Trainer, figure: Figure) -> None:
         import numpy as np
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        figure.canvas.draw()
-        image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        image = np.asarray(canvas.buffer_rgba())[..., :3].copy()
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(key=self.key, images=[image])
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_figure(self.key, figure, global_step=trainer.global_step)
+                # The image already rendered: add_figure would render it again through pyplot.
+                logger.experiment.add_image(
+                    self.key, image, global_step=trainer.global_step, dataformats="HWC"
+                )
         log_dir = trainer.log_dir
         if log_dir is not None:
             path = Path(log_dir) / f"{self.key.replace('/', '_')}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             figure.savefig(path)
-        plt.close(figure)
-
-
-def _first_occurrence(index: Tensor) -> tuple[Tensor, Tensor]:
-    """Unique values of ``index`` and the position of each one's first occurrence."""
-    unique, inverse = torch.unique(index, return_inverse=True)
-    positions = torch.arange(index.numel(), device=index.device)
-    first = torch.full_like(unique, index.numel()).scatter_reduce(
-        0, inverse, positions, reduce="amin"
-    )
-    return unique, first

@@ -15,51 +15,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightning_deepvision.metrics.functional import best_threshold
+
 __all__ = ["JointIdentificationVerificationLoss", "VerificationKind", "VerificationLoss"]
 
 VerificationKind = Literal["l2", "l2+", "l2-", "l1", "cosine"]
 _KINDS: tuple[str, ...] = ("l2", "l2+", "l2-", "l1", "cosine")
-
-# Pushes the "everything is the same identity" threshold just past the largest distance.
-_EPS = 1e-12
-
-
-def best_distance_threshold(distances: Tensor, same: Tensor) -> Tensor | None:
-    """Threshold on a distance that minimises the verification error of ``d < t`` = same.
-
-    Vectorised: one sort and two cumulative sums evaluate every cut between consecutive
-    distinct distances at once. The returned threshold is the midpoint of the best cut, so
-    it sits between the two classes rather than on a training sample.
-
-    Args:
-        distances: ``[N]`` pair distances (lower = more likely the same identity).
-        same: ``[N]`` bool, True for same-identity pairs.
-
-    Returns:
-        A 0-d tensor, or None when ``distances`` is empty.
-    """
-    n = distances.numel()
-    if n == 0:
-        return None
-    d, order = torch.sort(distances.detach().flatten())
-    s = same.flatten()[order].to(torch.long)
-    pos_total = s.sum()
-    # errors[k]: predict "same" for the k smallest distances, k = 0..n.
-    zero = torch.zeros(1, dtype=torch.long, device=d.device)
-    pos_below = torch.cat([zero, torch.cumsum(s, 0)])
-    neg_below = torch.arange(n + 1, device=d.device) - pos_below
-    errors = (pos_total - pos_below) + neg_below
-    # A cut inside a run of tied distances cannot be realised by any threshold.
-    valid = torch.ones(n + 1, dtype=torch.bool, device=d.device)
-    valid[1:n] = d[1:] > d[:-1]
-    errors = torch.where(valid, errors, torch.full_like(errors, n + 1))
-    k = int(torch.argmin(errors))
-    if k == 0:
-        return d[0].clone()
-    if k == n:
-        # Everything is "same": put the threshold just past the largest distance.
-        return d[-1] * (1 + 1e-6) + _EPS
-    return (d[k - 1] + d[k]) / 2
 
 
 class VerificationLoss(nn.Module):
@@ -282,10 +243,10 @@ class VerificationLoss(nn.Module):
         same = self.same_history[:size]
         if size == 0 or bool(same.all()) or not bool(same.any()):
             return
-        threshold = best_distance_threshold(distances, same)
-        if threshold is None:
-            return
-        threshold = threshold.to(self.margin.dtype)
+        # "same" when distance < margin: the strict rule on negated distances, whose
+        # threshold stays finite (an infinite margin would switch a loss term off for good).
+        threshold, _ = best_threshold(-distances, same, strict=True)
+        threshold = (-threshold).to(self.margin.dtype)
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             dist.all_reduce(threshold, op=dist.ReduceOp.SUM)
             threshold = threshold / dist.get_world_size()

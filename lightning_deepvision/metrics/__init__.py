@@ -2,11 +2,24 @@
 
 from lightning_deepvision.metrics.functional import (
     best_threshold,
+    first_occurrence,
     kfold_verification_accuracy,
     tar_at_far,
     verification_auroc,
 )
-from lightning_deepvision.metrics.scoring import ScoreMethod, binarize, pair_scores
+from lightning_deepvision.metrics.scoring import (
+    SCORERS,
+    CosineScorer,
+    HammingScorer,
+    JointBayesianScorer,
+    L2Scorer,
+    PairScorer,
+    ScoreMethod,
+    ScoringName,
+    binarize,
+    build_scorer,
+    pair_scores,
+)
 from lightning_deepvision.metrics.verification import (
     KFoldVerificationAccuracy,
     PairScoreMetric,
@@ -15,13 +28,22 @@ from lightning_deepvision.metrics.verification import (
 )
 
 __all__ = [
+    "SCORERS",
+    "CosineScorer",
+    "HammingScorer",
+    "JointBayesianScorer",
     "KFoldVerificationAccuracy",
+    "L2Scorer",
     "PairScoreMetric",
+    "PairScorer",
     "ScoreMethod",
+    "ScoringName",
     "TARAtFAR",
     "VerificationAUROC",
     "best_threshold",
     "binarize",
+    "build_scorer",
+    "first_occurrence",
     "kfold_verification_accuracy",
     "pair_scores",
     "tar_at_far",

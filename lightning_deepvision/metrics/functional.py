@@ -23,6 +23,7 @@ from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 __all__ = [
     "best_threshold",
+    "first_occurrence",
     "kfold_verification_accuracy",
     "tar_at_far",
     "verification_auroc",
@@ -42,14 +43,47 @@ def _check_pairs(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
     return scores.flatten(), same.flatten().bool()
 
 
-def _correct_counts(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
-    """Correct decisions for every candidate threshold, largest threshold first.
+# How far past the lowest score a strict threshold goes when everything is "same": relative
+# and absolute, so that it moves for scores of any magnitude, zero included.
+_PAST = 1e-6
+_PAST_ABS = 1e-12
 
-    Returns ``(thresholds [C], correct [C])``: ``+inf``, the midpoints between consecutive
-    distinct scores in descending order, then ``-inf``; ``correct[c]`` counts the pairs
-    classified correctly by ``score >= thresholds[c]``.
+
+def best_threshold(scores: Tensor, same: Tensor, *, strict: bool = False) -> tuple[Tensor, Tensor]:
+    """Threshold maximising the verification accuracy of ``score >= threshold`` (or ``>``).
+
+    Every cut of the descending scores that falls between two distinct values is evaluated at
+    once (one sort, one cumulative sum). Ties in accuracy go to the cut that declares the
+    fewest pairs "same", i.e. the largest threshold. A cut inside the sorted scores is placed
+    at the midpoint of its two neighbours, so that it sits between the classes rather than on
+    a training sample.
+
+    Args:
+        scores: ``[N]`` pair scores, higher = more likely the same identity. Distances (lower =
+            more likely the same) are negated scores: pass ``-distances`` and negate the
+            threshold.
+        same: ``[N]`` bool ground truth.
+        strict: The decision rule and the threshold's range. ``False`` (the LFW protocol):
+            "same" is ``score >= threshold``; the end cuts are ``+inf`` (nothing is the same)
+            and ``-inf`` (everything is), and a midpoint that rounding puts onto the lower
+            of two adjacent floats is moved onto the upper one, which still separates them.
+            ``True`` (a threshold that is used as a quantity, such as the adaptive margin of
+            :class:`~lightning_deepvision.losses.VerificationLoss`): "same" is
+            ``score > threshold`` and the threshold is always finite — the highest score
+            when nothing is the same, and the lowest score moved outwards by a relative
+            ``1e-6`` plus ``1e-12`` when everything is; midpoints are used as computed.
+
+    Returns:
+        ``(threshold, accuracy)`` as 0-d tensors; the threshold is floating (float64 for
+        integer scores).
+
+    Raises:
+        ValueError: If there is no pair, or the shapes or dtypes are unusable.
     """
+    scores, same = _check_pairs(scores, same)
     n = scores.numel()
+    if n == 0:
+        raise ValueError("best_threshold needs at least one pair")
     s, order = torch.sort(scores, descending=True, stable=True)
     y = same[order].to(torch.long)
     # k = number of pairs declared "same" (the k highest scores), k = 0..n.
@@ -57,40 +91,27 @@ def _correct_counts(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
     k = torch.arange(n + 1, device=s.device)
     negatives = n - tp[-1]
     correct = tp + (negatives - (k - tp))
-    # Only cuts between distinct scores are realisable by a threshold.
+    # Only cuts between distinct scores are realisable by a threshold; the others never win
+    # (-1 is below every count), and argmax takes the first maximum: the smallest k.
     valid = torch.ones(n + 1, dtype=torch.bool, device=s.device)
     if n > 1:
         valid[1:n] = s[:-1] > s[1:]
+    best = torch.argmax(torch.where(valid, correct, -1))
     s = s if s.is_floating_point() else s.to(torch.float64)
     above, below = s[:-1], s[1:]
     middle = (above + below) / 2
-    # Rounding can put the midpoint of two adjacent floats onto the lower one, which would
-    # then be accepted: fall back to the upper score, which still separates the two.
-    middle = torch.where(middle > below, middle, above)
-    inf = torch.full((1,), float("inf"), dtype=s.dtype, device=s.device)
-    thresholds = torch.cat([inf, middle, -inf])
-    return thresholds[valid], correct[valid]
-
-
-def best_threshold(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
-    """Threshold maximising the verification accuracy of ``score >= threshold``.
-
-    Candidates are ``+inf``, the midpoints between consecutive distinct scores and ``-inf``;
-    ties in accuracy go to the largest threshold.
-
-    Args:
-        scores: ``[N]`` pair scores, higher = more likely the same identity.
-        same: ``[N]`` bool ground truth.
-
-    Returns:
-        ``(threshold, accuracy)`` as 0-d tensors.
-    """
-    scores, same = _check_pairs(scores, same)
-    if scores.numel() == 0:
-        raise ValueError("best_threshold needs at least one pair")
-    thresholds, correct = _correct_counts(scores, same)
-    best = torch.argmax(correct)  # first maximum = largest threshold
-    return thresholds[best], correct[best].to(torch.get_default_dtype()) / scores.numel()
+    if strict:
+        lowest = s[-1:]
+        # Outwards = downwards: shrink a positive score, grow a negative one.
+        past = torch.where(lowest < 0, lowest * (1 + _PAST), lowest * (1 - _PAST)) - _PAST_ABS
+        thresholds = torch.cat([s[:1], middle, past])
+    else:
+        # Rounding can put the midpoint of two adjacent floats onto the lower one, which
+        # would then be accepted: fall back to the upper score, which still separates the two.
+        middle = torch.where(middle > below, middle, above)
+        inf = torch.full((1,), float("inf"), dtype=s.dtype, device=s.device)
+        thresholds = torch.cat([inf, middle, -inf])
+    return thresholds[best], correct[best].to(torch.get_default_dtype()) / n
 
 
 def kfold_verification_accuracy(
@@ -130,6 +151,29 @@ def kfold_verification_accuracy(
         accuracies.append((predicted == same[test]).to(torch.get_default_dtype()).mean())
         thresholds.append(threshold)
     return torch.stack(accuracies), torch.stack(thresholds)
+
+
+def first_occurrence(index: Tensor) -> tuple[Tensor, Tensor]:
+    """Each distinct value of ``index`` and the position of its first occurrence.
+
+    Lightning's ``DistributedSampler`` pads the last shard by repeating samples, so after
+    gathering from all processes a pair may appear twice; keeping the first copy of each pair
+    index makes every pair count exactly once, as on a single process.
+
+    Args:
+        index: ``[N]`` integer indices (any shape; flattened).
+
+    Returns:
+        ``(unique, positions)``: the ``[U]`` distinct values in ascending order and, for each,
+        the position of its first occurrence in ``index`` (so ``index[positions] == unique``).
+    """
+    index = index.flatten()
+    # One stable sort keeps the copies of a value in their original order.
+    order = torch.argsort(index, stable=True)
+    ordered = index[order]
+    first = torch.ones_like(ordered, dtype=torch.bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return ordered[first], order[first]
 
 
 def _ranks01(scores: Tensor) -> Tensor:

@@ -1,21 +1,43 @@
-"""Pair scores from embeddings: cosine, Euclidean, and Hamming on binary codes.
+"""Pair scores from embeddings: cosine, Euclidean, Hamming on binary codes, Joint Bayesian.
 
 The Hamming score follows DeepID2+ (Sun, Wang, Tang, "Deeply learned face representations are
 sparse, selective, and robust", CVPR 2015, Table 4): FC-4 activations are thresholded into a
-binary code and pairs are compared by Hamming distance.
+binary code and pairs are compared by Hamming distance. Joint Bayesian (Chen et al., ECCV 2012)
+is the verifier of DeepID2 (Sun, Wang, Tang, NIPS 2014, §3), fitted on labelled embeddings.
+
+:func:`pair_scores` is the parameter-free computation; the :class:`PairScorer` modules wrap
+every method behind one interface (``fit`` then ``forward``), chosen by name with
+:func:`build_scorer`, so that a task scores pairs without knowing which method it was given
+and a fitted scorer's state travels in the checkpoint.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["ScoreMethod", "binarize", "pair_scores"]
+from lightning_deepvision.models.joint_bayesian import JointBayesian
+
+__all__ = [
+    "SCORERS",
+    "CosineScorer",
+    "HammingScorer",
+    "JointBayesianScorer",
+    "L2Scorer",
+    "PairScorer",
+    "ScoreMethod",
+    "ScoringName",
+    "binarize",
+    "build_scorer",
+    "pair_scores",
+]
 
 ScoreMethod = Literal["cosine", "l2", "hamming"]
+ScoringName = Literal["cosine", "l2", "hamming", "joint_bayesian"]
 
 
 def binarize(embeddings: Tensor, threshold: float = 0.0) -> Tensor:
@@ -68,3 +90,129 @@ def pair_scores(
         dtype = e1.dtype if e1.is_floating_point() else torch.get_default_dtype()
         return -differ.to(dtype).mean(dim=-1)
     raise ValueError(f"method must be 'cosine', 'l2' or 'hamming', got {method!r}")
+
+
+class PairScorer(nn.Module, ABC):
+    """Scores corresponding rows of two embedding batches; higher = more likely the same.
+
+    Subclasses that learn from labelled embeddings set ``requires_fit = True`` and implement
+    :meth:`fit`; what they learn lives in buffers, so ``state_dict`` and checkpoints carry it.
+    """
+
+    requires_fit: ClassVar[bool] = False
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`forward` can run (always, for a scorer that needs no fit)."""
+        return True
+
+    def fit(self, embeddings: Tensor, labels: Tensor) -> None:
+        """Learn from ``[N, D]`` embeddings and ``[N]`` identity labels; a no-op here."""
+
+    @abstractmethod
+    def forward(self, e1: Tensor, e2: Tensor) -> Tensor:
+        """Return the ``[N]`` scores of the rows of ``e1`` and ``e2`` (both ``[N, D]``)."""
+
+
+class _FixedScorer(PairScorer):
+    """A :func:`pair_scores` method as a module."""
+
+    method: ClassVar[ScoreMethod]
+    binarize_threshold: float = 0.0
+
+    def forward(self, e1: Tensor, e2: Tensor) -> Tensor:
+        """Scores of :func:`pair_scores` with this scorer's method."""
+        return pair_scores(e1, e2, self.method, binarize_threshold=self.binarize_threshold)
+
+
+class CosineScorer(_FixedScorer):
+    """Cosine similarity of the embeddings."""
+
+    method = "cosine"
+
+
+class L2Scorer(_FixedScorer):
+    """Negative Euclidean distance of the embeddings."""
+
+    method = "l2"
+
+
+class HammingScorer(_FixedScorer):
+    """Negative normalised Hamming distance of binary codes (DeepID2+, CVPR 2015, Table 4).
+
+    Args:
+        binarize_threshold: Activation threshold of the codes ``embedding > threshold``.
+    """
+
+    method = "hamming"
+
+    def __init__(self, binarize_threshold: float = 0.0) -> None:
+        super().__init__()
+        self.binarize_threshold = binarize_threshold
+
+    def extra_repr(self) -> str:
+        """The code threshold, for ``print(module)``."""
+        return f"binarize_threshold={self.binarize_threshold}"
+
+
+class JointBayesianScorer(PairScorer):
+    """Joint Bayesian log-likelihood ratio (Chen et al., ECCV 2012), as used by DeepID2.
+
+    Args:
+        pca_dim: PCA dimension before fitting (DeepID2 uses 180); ``None`` keeps all.
+    """
+
+    requires_fit = True
+
+    def __init__(self, pca_dim: int | None = None) -> None:
+        super().__init__()
+        self.pca_dim = pca_dim
+        self.model = JointBayesian()
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model has been fitted (or a fitted state loaded)."""
+        return self.model.is_fitted
+
+    def fit(self, embeddings: Tensor, labels: Tensor) -> None:
+        """Fit :class:`~lightning_deepvision.models.joint_bayesian.JointBayesian`."""
+        self.model.fit(embeddings, labels, pca_dim=self.pca_dim)
+
+    def forward(self, e1: Tensor, e2: Tensor) -> Tensor:
+        """Log-likelihood ratios of the pairs (raises if not fitted)."""
+        return self.model(e1, e2)
+
+    def extra_repr(self) -> str:
+        """The PCA dimension, for ``print(module)``."""
+        return f"pca_dim={self.pca_dim}"
+
+
+SCORERS: dict[str, type[PairScorer]] = {
+    "cosine": CosineScorer,
+    "l2": L2Scorer,
+    "hamming": HammingScorer,
+    "joint_bayesian": JointBayesianScorer,
+}
+
+
+def build_scorer(
+    name: str, *, binarize_threshold: float = 0.0, pca_dim: int | None = None
+) -> PairScorer:
+    """Build the pair scorer called ``name``, passing it the options it uses.
+
+    Args:
+        name: One of :data:`SCORERS` (``"cosine"``, ``"l2"``, ``"hamming"``,
+            ``"joint_bayesian"``).
+        binarize_threshold: Code threshold of ``"hamming"``; ignored by the others.
+        pca_dim: PCA dimension of ``"joint_bayesian"``; ignored by the others.
+
+    Raises:
+        ValueError: If ``name`` is not a known scorer.
+    """
+    if name not in SCORERS:
+        raise ValueError(f"unknown scoring {name!r}: expected one of {sorted(SCORERS)}")
+    if name == "hamming":
+        return HammingScorer(binarize_threshold)
+    if name == "joint_bayesian":
+        return JointBayesianScorer(pca_dim)
+    return SCORERS[name]()

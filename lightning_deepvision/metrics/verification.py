@@ -6,6 +6,7 @@ used by DeepID2 (Sun, Wang, Tang, NIPS 2014) and DeepID2+ (CVPR 2015).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, Literal
 
 import torch
@@ -14,6 +15,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from lightning_deepvision.metrics.functional import (
+    first_occurrence,
     kfold_verification_accuracy,
     tar_at_far,
     verification_auroc,
@@ -24,6 +26,9 @@ __all__ = ["KFoldVerificationAccuracy", "PairScoreMetric", "TARAtFAR", "Verifica
 
 class PairScoreMetric(Metric):
     """Base class: accumulates pair scores, labels, folds and pair indices.
+
+    A subclass implements :meth:`compute_pairs`; :meth:`compute` hands it the de-duplicated
+    pairs, or returns NaN before any update.
 
     Every subclass shares the same four list states, so a ``MetricCollection`` of them forms a
     single compute group and stores the scores once.
@@ -79,13 +84,18 @@ class PairScoreMetric(Metric):
         same = dim_zero_cat(self.same)
         folds = dim_zero_cat(self.folds)
         indices = dim_zero_cat(self.indices)
-        # The first occurrence of each index, in one stable sort.
-        order = torch.argsort(indices, stable=True)
-        sorted_indices = indices[order]
-        first = torch.ones_like(sorted_indices, dtype=torch.bool)
-        first[1:] = sorted_indices[1:] != sorted_indices[:-1]
-        keep = order[first]
+        _, keep = first_occurrence(indices)
         return scores[keep], same[keep], folds[keep]
+
+    def compute(self) -> Tensor:
+        """:meth:`compute_pairs` of the de-duplicated pairs (NaN before any update)."""
+        if not self._has_data():
+            return torch.tensor(float("nan"), device=self.device)
+        return self.compute_pairs(*self.pair_data())
+
+    @abstractmethod
+    def compute_pairs(self, scores: Tensor, same: Tensor, folds: Tensor) -> Tensor:
+        """The metric of ``[N]`` scores, ground truth and fold ids, exactly one entry per pair."""
 
     def _has_data(self) -> bool:
         # After a DDP sync the list state has been concatenated into one tensor.
@@ -114,11 +124,9 @@ class KFoldVerificationAccuracy(PairScoreMetric):
         super().__init__(**kwargs)
         self.statistic = statistic
 
-    def compute(self) -> Tensor:
-        """The requested statistic of the per-fold accuracies (NaN before any update)."""
-        if not self._has_data():
-            return torch.tensor(float("nan"), device=self.device)
-        accuracies, _ = kfold_verification_accuracy(*self.pair_data())
+    def compute_pairs(self, scores: Tensor, same: Tensor, folds: Tensor) -> Tensor:
+        """The requested statistic of the per-fold accuracies."""
+        accuracies, _ = kfold_verification_accuracy(scores, same, folds)
         if self.statistic == "mean":
             return accuracies.mean()
         return accuracies.std(correction=0)
@@ -131,11 +139,8 @@ class VerificationAUROC(PairScoreMetric):
         kwargs: Passed to :class:`torchmetrics.Metric`.
     """
 
-    def compute(self) -> Tensor:
-        """AUROC (NaN before any update)."""
-        if not self._has_data():
-            return torch.tensor(float("nan"), device=self.device)
-        scores, same, _ = self.pair_data()
+    def compute_pairs(self, scores: Tensor, same: Tensor, folds: Tensor) -> Tensor:
+        """AUROC of the scores."""
         return verification_auroc(scores, same)
 
 
@@ -153,9 +158,6 @@ class TARAtFAR(PairScoreMetric):
         super().__init__(**kwargs)
         self.far = far
 
-    def compute(self) -> Tensor:
-        """TAR at the given FAR (NaN before any update)."""
-        if not self._has_data():
-            return torch.tensor(float("nan"), device=self.device)
-        scores, same, _ = self.pair_data()
+    def compute_pairs(self, scores: Tensor, same: Tensor, folds: Tensor) -> Tensor:
+        """TAR at the given FAR."""
         return tar_at_far(scores, same, self.far)

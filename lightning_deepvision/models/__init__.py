@@ -1,14 +1,56 @@
-"""Plain ``nn.Module`` models (no Lightning) and the name → builder registry."""
+"""Plain ``nn.Module`` models (no Lightning) and the name → builder registry.
 
-from lightning_deepvision.models.deepid import DeepID
-from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
-from lightning_deepvision.models.registry import create_model, list_models, register_model
+Names are imported on first access, so that importing this package stays cheap and never
+imports timm (the registry imports it only for a name it does not know itself).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lightning_deepvision.models.deepid import DeepID
+    from lightning_deepvision.models.joint_bayesian import JointBayesian
+    from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
+    from lightning_deepvision.models.registry import (
+        create_model,
+        list_models,
+        model_accepts,
+        register_model,
+    )
 
 __all__ = [
     "DeepID",
+    "JointBayesian",
     "LocallyConnected2d",
     "LocallySharedConv2d",
     "create_model",
     "list_models",
+    "model_accepts",
     "register_model",
 ]
+
+# name -> sub-module that defines it.
+_LAZY = {
+    "DeepID": "deepid",
+    "JointBayesian": "joint_bayesian",
+    "LocallyConnected2d": "layers",
+    "LocallySharedConv2d": "layers",
+    "create_model": "registry",
+    "list_models": "registry",
+    "model_accepts": "registry",
+    "register_model": "registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

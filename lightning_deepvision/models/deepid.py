@@ -15,15 +15,20 @@ used by the verification task (``level_features``, ``forward_levels``). The loss
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
-from lightning_deepvision.models.layers.locally_connected import _pair
+from lightning_deepvision.models.layers import (
+    LocallyConnected2d,
+    LocallySharedConv2d,
+    RegionFilterBank,
+)
+from lightning_deepvision.models.layers._filter_bank import as_pair
 from lightning_deepvision.models.registry import register_model
 
 __all__ = ["DeepID", "deepid2", "deepid2_tiny", "deepid2plus", "deepid2plus_tiny"]
@@ -96,10 +101,10 @@ class DeepID(nn.Module):
                 f"got {in_chans}, {feature_dim}, {pool_size}, {num_classes}"
             )
         self.in_chans = in_chans
-        self.input_size = _pair(input_size, "input_size")
+        self.input_size = as_pair(input_size, "input_size")
         self.conv_channels = [int(c) for c in conv_channels]
-        kernels = [_pair(k, "kernel_sizes") for k in kernel_sizes]
-        self.local_grid = None if local_grid is None else _pair(local_grid, "local_grid")
+        kernels = [as_pair(k, "kernel_sizes") for k in kernel_sizes]
+        self.local_grid = None if local_grid is None else as_pair(local_grid, "local_grid")
         self.deep_supervision = deep_supervision
 
         self.map_sizes = self._map_sizes(kernels, pool_size)
@@ -185,12 +190,13 @@ class DeepID(nn.Module):
     def _init_weights(self) -> None:
         # He et al. (2015) initialisation for layers followed by ReLU, zero biases.
         for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear, LocallyConnected2d, LocallySharedConv2d)):
+            if isinstance(module, (nn.Conv2d, nn.Linear, RegionFilterBank)):
                 if module is self.head:
                     continue
+                # A region filter bank's weight[0] is a whole row of regions, not one unit.
                 fan_in = (
                     module.fan_in
-                    if isinstance(module, (LocallyConnected2d, LocallySharedConv2d))
+                    if isinstance(module, RegionFilterBank)
                     else module.weight[0].numel()
                 )
                 nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_in))
@@ -265,15 +271,6 @@ class DeepID(nn.Module):
             self.head = nn.Identity()
 
 
-def _build(defaults: dict[str, Any], pretrained: bool, kwargs: dict[str, Any]) -> DeepID:
-    if pretrained:
-        raise ValueError(
-            "no pretrained weights exist for the DeepID models (the papers released none); "
-            "use pretrained=False and train, or load your own checkpoint"
-        )
-    return DeepID(**{**defaults, **kwargs})
-
-
 _DEEPID2: dict[str, Any] = {
     "conv_channels": (20, 40, 60, 80),
     "feature_dim": 160,
@@ -288,49 +285,61 @@ _DEEPID2PLUS: dict[str, Any] = {
 }
 
 
-@register_model("deepid2")
-def deepid2(pretrained: bool = False, **kwargs: Any) -> DeepID:
-    """DeepID2 (Sun, Wang, Tang, NIPS 2014): 20/40/60/80 maps, 160-d DeepID2 layer.
+def _variant(name: str, defaults: Mapping[str, Any], summary: str) -> Callable[..., DeepID]:
+    """Register the builder ``name``: :class:`DeepID` with ``defaults``, overridable by keyword.
 
-    Args:
-        pretrained: Must be False (no published weights).
-        **kwargs: Overrides of any :class:`DeepID` argument.
+    The builder's signature lists every :class:`DeepID` argument with this variant's default
+    (``inspect.signature`` and the registry read it), so that a misspelt argument is an error
+    naming the model rather than a silently ignored option.
     """
-    return _build(_DEEPID2, pretrained, kwargs)
 
+    def builder(pretrained: bool = False, **kwargs: Any) -> DeepID:
+        if pretrained:
+            raise ValueError(
+                "no pretrained weights exist for the DeepID models (the papers released none); "
+                "use pretrained=False and train, or load your own checkpoint"
+            )
+        return DeepID(**{**defaults, **kwargs})
 
-@register_model("deepid2plus")
-def deepid2plus(pretrained: bool = False, **kwargs: Any) -> DeepID:
-    """DeepID2+ (Sun, Wang, Tang, CVPR 2015): 128 maps per conv, 512-d FC-1..FC-4, dropout 0.5.
-
-    Args:
-        pretrained: Must be False (no published weights).
-        **kwargs: Overrides of any :class:`DeepID` argument.
-    """
-    return _build(_DEEPID2PLUS, pretrained, kwargs)
-
-
-@register_model("deepid2_tiny")
-def deepid2_tiny(pretrained: bool = False, **kwargs: Any) -> DeepID:
-    """DeepID2 topology and input size with 4-8 maps and 16-d features, for fast CPU tests.
-
-    Args:
-        pretrained: Must be False (no published weights).
-        **kwargs: Overrides of any :class:`DeepID` argument.
-    """
-    return _build(
-        {**_DEEPID2, "conv_channels": (4, 6, 8, 8), "feature_dim": 16}, pretrained, kwargs
+    parameters = [
+        inspect.Parameter(
+            "pretrained", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=False, annotation=bool
+        )
+    ]
+    for parameter in inspect.signature(DeepID).parameters.values():
+        parameters.append(
+            parameter.replace(
+                kind=inspect.Parameter.KEYWORD_ONLY,
+                default=defaults.get(parameter.name, parameter.default),
+            )
+        )
+    signature = inspect.Signature(parameters, return_annotation=DeepID)
+    builder.__signature__ = signature  # type: ignore[attr-defined]
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = (
+        f"{summary}\n\nArgs:\n    pretrained: Must be False (no published weights).\n"
+        f"    **kwargs: Overrides of any :class:`DeepID` argument.\n"
     )
+    return register_model(name)(builder)
 
 
-@register_model("deepid2plus_tiny")
-def deepid2plus_tiny(pretrained: bool = False, **kwargs: Any) -> DeepID:
-    """DeepID2+ topology (deep supervision, dropout) with 8 maps and 16-d levels, for CPU tests.
-
-    Args:
-        pretrained: Must be False (no published weights).
-        **kwargs: Overrides of any :class:`DeepID` argument.
-    """
-    return _build(
-        {**_DEEPID2PLUS, "conv_channels": (8, 8, 8, 8), "feature_dim": 16}, pretrained, kwargs
-    )
+deepid2 = _variant(
+    "deepid2",
+    _DEEPID2,
+    "DeepID2 (Sun, Wang, Tang, NIPS 2014): 20/40/60/80 maps, 160-d DeepID2 layer.",
+)
+deepid2plus = _variant(
+    "deepid2plus",
+    _DEEPID2PLUS,
+    "DeepID2+ (Sun, Wang, Tang, CVPR 2015): 128 maps per conv, 512-d FC-1..FC-4, dropout 0.5.",
+)
+deepid2_tiny = _variant(
+    "deepid2_tiny",
+    {**_DEEPID2, "conv_channels": (4, 6, 8, 8), "feature_dim": 16},
+    "DeepID2 topology and input size with 4-8 maps and 16-d features, for fast CPU tests.",
+)
+deepid2plus_tiny = _variant(
+    "deepid2plus_tiny",
+    {**_DEEPID2PLUS, "conv_channels": (8, 8, 8, 8), "feature_dim": 16},
+    "DeepID2+ topology (deep supervision, dropout) with 8 maps and 16-d levels, for CPU tests.",
+)

@@ -1,30 +1,33 @@
+import subprocess
+import sys
 from pathlib import Path
 from unittest.mock import MagicMock
 
 import torch
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from matplotlib.figure import Figure
 
 from lightning_deepvision.callbacks import VerificationROCLogger
-from lightning_deepvision.callbacks.verification_roc import _first_occurrence
 
 
-def test_first_occurrence_drops_padded_duplicates() -> None:
-    index = torch.tensor([4, 1, 2, 4, 1, 3])
-    unique, first = _first_occurrence(index)
-    assert unique.tolist() == [1, 2, 3, 4]
-    assert first.tolist() == [1, 2, 5, 0]
+def _trainer(tmp_path: Path, *loggers: object) -> MagicMock:
+    trainer = MagicMock()
+    trainer.is_global_zero = True
+    trainer.log_dir = str(tmp_path)
+    trainer.global_step = 7
+    trainer.loggers = list(loggers)
+    return trainer
 
 
 def test_plot_and_log(tmp_path: Path) -> None:
     callback = VerificationROCLogger()
-    scores = torch.cat([torch.randn(50) + 2, torch.randn(50)])
+    g = torch.Generator().manual_seed(0)
+    scores = torch.cat([torch.randn(50, generator=g) + 2, torch.randn(50, generator=g)])
     same = torch.cat([torch.ones(50), torch.zeros(50)]).long()
     index = torch.arange(100)
-    trainer = MagicMock()
-    trainer.is_global_zero = True
-    trainer.log_dir = str(tmp_path)
     wandb = MagicMock(spec=WandbLogger)
-    trainer.loggers = [wandb]
+    tensorboard = MagicMock(spec=TensorBoardLogger)
+    trainer = _trainer(tmp_path, wandb, tensorboard)
     module = MagicMock()
     module.all_gather = lambda t: t
     seen = []
@@ -36,10 +39,57 @@ def test_plot_and_log(tmp_path: Path) -> None:
         out = {"scores": scores[part], "same": same[part], "index": index[part]}
         callback.on_test_batch_end(trainer, module, out, None, 0)
     figure = callback.plot(scores, same)
-    assert "100 pairs" in figure.axes[0].get_legend().get_texts()[0].get_text()
+    assert isinstance(figure, Figure)
+    axes = figure.axes[0]
+    assert "100 pairs" in axes.get_legend().get_texts()[0].get_text()
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("false accept rate", "true accept rate")
+    assert axes.get_xscale() == "log"
     callback.on_test_epoch_end(trainer, module)
     assert seen[-1] == 100  # 160 outputs, 100 distinct pairs
-    assert (tmp_path / "test_roc.png").is_file()
+    assert (tmp_path / "test_roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wandb.log_image.assert_called_once()
     image = wandb.log_image.call_args.kwargs["images"][0]
-    assert image.ndim == 3 and image.shape[2] == 3
+    assert image.shape == (400, 450, 3) and image.dtype.name == "uint8"
+    assert image.min() < 100 < 250 < image.max()  # something is drawn on a light background
+    (args, kwargs) = tensorboard.experiment.add_image.call_args
+    assert args[0] == "test/roc" and (args[1] == image).all()
+    assert kwargs == {"global_step": 7, "dataformats": "HWC"}
+
+
+def test_one_class_logs_nothing(tmp_path: Path) -> None:
+    callback = VerificationROCLogger()
+    wandb = MagicMock(spec=WandbLogger)
+    trainer = _trainer(tmp_path, wandb)
+    module = MagicMock()
+    module.all_gather = lambda t: t
+    callback.on_test_epoch_start(trainer, module)
+    out = {"scores": torch.randn(5), "same": torch.ones(5).long(), "index": torch.arange(5)}
+    callback.on_test_batch_end(trainer, module, out, None, 0)
+    callback.on_test_epoch_end(trainer, module)
+    wandb.log_image.assert_not_called()
+    assert not (tmp_path / "test_roc.png").exists()
+
+
+def test_plotting_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:
+    # A fresh interpreter, whose backend nothing has chosen yet. (torchmetrics imports pyplot
+    # on import, without choosing a backend; the callback must neither choose one nor open a
+    # figure that pyplot would keep alive.)
+    code = (
+        "import sys, torch, matplotlib\n"
+        "from unittest.mock import MagicMock\n"
+        "from lightning_deepvision.callbacks import VerificationROCLogger\n"
+        "backend = dict.__getitem__(matplotlib.rcParams, 'backend')\n"
+        "trainer = MagicMock(loggers=[], log_dir=sys.argv[1])\n"
+        "callback = VerificationROCLogger()\n"
+        "scores, same = torch.randn(20), torch.arange(20) % 2\n"
+        "figure = callback.plot(scores, same)\n"
+        "pyplot = sys.modules.get('matplotlib.pyplot')\n"
+        "assert pyplot is None or pyplot.get_fignums() == [], 'pyplot holds the figure'\n"
+        "callback._log_figure(trainer, figure)\n"
+        "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend, 'backend changed'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "test_roc.png").is_file()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 import numpy as np
@@ -14,6 +15,7 @@ from lightning_deepvision.metrics import (
     TARAtFAR,
     VerificationAUROC,
     best_threshold,
+    first_occurrence,
     kfold_verification_accuracy,
     tar_at_far,
     verification_auroc,
@@ -80,6 +82,92 @@ def test_best_threshold_matches_brute_force_and_edge_cases() -> None:
     assert float(t) == pytest.approx(0.4) and float(acc) == 1.0
 
 
+def _threshold_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Seeded scores and labels: random, rounded into many ties, constant; float32 and 64."""
+    cases = []
+    for seed in range(60):
+        g = torch.Generator().manual_seed(seed)
+        n = int(torch.randint(1, 300, (1,), generator=g))
+        same = torch.rand(n, generator=g) < float(torch.rand((), generator=g))
+        dtype = (torch.float32, torch.float64)[seed % 2]
+        scores = torch.randn(n, generator=g, dtype=dtype) + 1.5 * same
+        if seed % 5 == 1:
+            scores = torch.round(scores, decimals=1)
+        elif seed % 5 == 2:
+            scores = torch.round(scores)
+        elif seed % 5 == 3:
+            scores = torch.full_like(scores, 0.7)
+        cases.append((scores, same))
+    return cases
+
+
+# Recorded from the two separate implementations (LFW protocol; verification-loss margin).
+LFW_DIGEST = "2e058396a6d608265524192642d5c294b740f79feeaf00caeffdaf5452f30795"
+MARGIN_DIGEST = "38a2dd3223c20fe55b235c3175b01a432ccc6cca07e342eb790c969ceaf0ff2d"
+
+
+def _digest(tensors: list[torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(str(t.dtype).encode())
+        h.update(t.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_best_threshold_reproduces_both_former_searches_bit_for_bit() -> None:
+    # Digests of the outputs of the two searches this function replaced, recorded on the same
+    # cases before they were merged: the LFW protocol's (scores, >=, infinite ends) and the
+    # adaptive margin's (float32 distances, <, finite ends).
+    lfw, margin = [], []
+    for scores, same in _threshold_cases():
+        lfw.extend(best_threshold(scores, same))
+        distances = (2.0 - scores).abs().float()
+        margin.append(-best_threshold(-distances, same, strict=True)[0])
+    assert _digest(lfw) == LFW_DIGEST
+    assert _digest(margin) == MARGIN_DIGEST
+
+
+def _brute_margin(distances: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """Reference for the margin: loop over the thresholds of ``distance < t``, smallest first."""
+    distinct = torch.unique(distances)  # ascending
+    candidates = [
+        distinct[0],
+        *((distinct[:-1] + distinct[1:]) / 2),
+        distinct[-1] * (1 + 1e-6) + 1e-12,
+    ]
+    errors = [int(((distances < t) != same).sum()) for t in candidates]
+    return candidates[errors.index(min(errors))]
+
+
+@pytest.mark.parametrize("decimals", [None, 1, 0])
+def test_strict_threshold_matches_brute_force_on_distances(decimals: int | None) -> None:
+    for seed in range(5):
+        scores, same, _ = _pairs(200, seed=seed, decimals=decimals)
+        distances = (3.0 - scores).abs().float()
+        threshold, accuracy = best_threshold(-distances, same, strict=True)
+        expected = _brute_margin(distances, same)
+        assert torch.equal(-threshold, expected)
+        assert float(accuracy) == pytest.approx(
+            float(((distances < -threshold) == same).mean(dtype=torch.float64))
+        )
+
+
+def test_strict_threshold_edge_cases_stay_finite() -> None:
+    # nothing is the same: the highest score itself (no score is strictly above it)
+    t, acc = best_threshold(torch.tensor([0.1, 0.5]), torch.tensor([False, False]), strict=True)
+    assert float(t) == pytest.approx(0.5) and float(acc) == 1.0
+    # everything is the same: just below the lowest score, whatever its sign
+    for scores in (torch.tensor([0.1, 0.5]), torch.tensor([-0.1, 0.5]), torch.tensor([0.0, 1.0])):
+        t, acc = best_threshold(scores, torch.tensor([True, True]), strict=True)
+        assert torch.isfinite(t) and float(acc) == 1.0
+        assert bool((scores > t).all()) and float(scores.min() - t) < 1e-6
+    # separable: the midpoint between the classes
+    t, _ = best_threshold(
+        torch.tensor([0.1, 0.3, 0.5, 0.9]), torch.tensor([0, 0, 1, 1]), strict=True
+    )
+    assert float(t) == pytest.approx(0.4)
+
+
 def test_single_fold_falls_back_to_in_sample_threshold() -> None:
     scores, same, _ = _pairs(200, seed=4)
     folds = torch.full_like(same, 7, dtype=torch.long)
@@ -142,6 +230,16 @@ def test_metric_objects_match_references_over_batches() -> None:
         result = metric.compute()
         assert result.ndim == 0
         assert float(result) == pytest.approx(value, abs=1e-6)
+
+
+def test_first_occurrence_drops_padded_duplicates() -> None:
+    index = torch.tensor([4, 1, 2, 4, 1, 3])
+    unique, first = first_occurrence(index)
+    assert unique.tolist() == [1, 2, 3, 4]
+    assert first.tolist() == [1, 2, 5, 0]
+    assert torch.equal(index[first], unique)
+    unique, first = first_occurrence(torch.zeros(0, dtype=torch.long))
+    assert unique.numel() == first.numel() == 0
 
 
 def test_duplicates_are_counted_once() -> None:

@@ -6,17 +6,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
-
-
-@pytest.fixture
-def single_thread():
-    # Tiny workloads gain nothing from intra-op threads, and on a busy machine every oneDNN
-    # parallel region waits for a descheduled thread: one thread keeps these tests fast.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from lightning_deepvision.models.layers import (
+    LocallyConnected2d,
+    LocallySharedConv2d,
+    RegionFilterBank,
+)
 
 
 def _pad(x: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
@@ -253,3 +247,37 @@ def test_locally_shared_gradcheck(single_thread):
         return torch.func.functional_call(layer, {"weight": weight, "bias": bias}, (inp,))
 
     assert torch.autograd.gradcheck(fn, (x, layer.weight, layer.bias))
+
+
+def test_seeded_initial_weights_are_unchanged(state_digest):
+    # Recorded before the two layers shared their weight set-up.
+    torch.manual_seed(1)
+    digests = [
+        state_digest(LocallyConnected2d(3, 4, (6, 5), 2)),
+        state_digest(LocallyConnected2d(3, 4, (6, 5), 3, bias=False)),
+        state_digest(LocallySharedConv2d(3, 4, 2, grid=(2, 3))),
+        state_digest(LocallySharedConv2d(3, 4, 3, bias=False)),
+    ]
+    assert digests == [
+        "0db63bde64f7b6869814215b47f3df7ee1e1780cb887cf803b90c35a4d649f6f",
+        "0e4a94a6c6f27f839d370d3195313e754c9a2ad079af04822077bc4db79309a3",
+        "e31058194c45a262deb8c7208cbcd29aaec224b9fcd3e042c32e6bed887f7d83",
+        "96238319d3ae29ad714d9a1b5d9d66e6276b6b3c5286af5b91769d0277283af3",
+    ]
+    assert float(torch.rand(())) == 0.5762922763824463
+
+
+def test_layers_share_the_region_filter_bank():
+    lc = LocallyConnected2d(3, 4, (6, 5), 2)
+    ls = LocallySharedConv2d(3, 4, 2, grid=(2, 3))
+    assert isinstance(lc, RegionFilterBank) and isinstance(ls, RegionFilterBank)
+    assert lc.weight.shape == (5, 4, 4, 3, 2, 2) and ls.weight.shape == (2, 3, 4, 3, 2, 2)
+    assert lc.fan_in == ls.fan_in == 12
+    with pytest.raises(ValueError, match="kernel_size and stride must be positive"):
+        LocallySharedConv2d(3, 4, 0)
+    with pytest.raises(ValueError, match="padding non-negative"):
+        LocallyConnected2d(3, 4, 6, 2, padding=-1)
+    with pytest.raises(ValueError, match="grid must be positive"):
+        LocallySharedConv2d(3, 4, 2, grid=(0, 2))
+    with pytest.raises(ValueError, match="in_channels and out_channels must be positive"):
+        LocallyConnected2d(0, 4, 6, 2)

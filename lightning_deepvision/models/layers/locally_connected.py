@@ -8,25 +8,16 @@ layer, and by FIP (Zhu, Luo, Wang, Tang, ICCV 2013) throughout.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
+
+from lightning_deepvision.models.layers._filter_bank import RegionFilterBank, as_pair
 
 
-def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    """Return ``value`` as an ``(h, w)`` pair of ints, accepting an int or a length-2 sequence."""
-    if isinstance(value, int):
-        return (value, value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return (pair[0], pair[1])
-
-
-class LocallyConnected2d(nn.Module):
+class LocallyConnected2d(RegionFilterBank):
     r"""2-D convolution whose filters are *not* shared across output positions.
 
     Every output position :math:`(i, j)` has its own filter bank :math:`W_{ij}` and bias
@@ -72,22 +63,8 @@ class LocallyConnected2d(nn.Module):
         padding: int | Sequence[int] = 0,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"in_channels and out_channels must be positive, got {in_channels}, {out_channels}"
-            )
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.in_size = _pair(in_size, "in_size")
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) <= 0 or min(self.stride) <= 0 or min(self.padding) < 0:
-            raise ValueError(
-                f"kernel_size and stride must be positive and padding non-negative, got "
-                f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-            )
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding)
+        self.in_size = as_pair(in_size, "in_size")
         out_h, out_w = (
             (n + 2 * p - k) // s + 1
             for n, p, k, s in zip(
@@ -100,29 +77,8 @@ class LocallyConnected2d(nn.Module):
                 f"than kernel {self.kernel_size}"
             )
         self.out_size = (out_h, out_w)
-        kh, kw = self.kernel_size
-        self.weight = nn.Parameter(torch.empty(out_h, out_w, out_channels, in_channels, kh, kw))
-        self.bias: nn.Parameter | None
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_h, out_w, out_channels))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    @property
-    def fan_in(self) -> int:
-        """Inputs seen by one output unit: ``in_channels * kh * kw``."""
-        return self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-
-    def reset_parameters(self) -> None:
-        """Initialise like :class:`torch.nn.Conv2d`, independently at every position."""
-        # nn.Conv2d's kaiming_uniform_(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), 1/sqrt(fan_in));
-        # computing the bound directly avoids nn.init's fan calculation, which would misread
-        # this 6-D weight (it takes dim 1 as the input dimension).
-        bound = 1.0 / math.sqrt(self.fan_in)
-        nn.init.uniform_(self.weight, -bound, bound)
-        if self.bias is not None:
-            nn.init.uniform_(self.bias, -bound, bound)
+        # One filter bank per output position.
+        self._create_filters(self.out_size, bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the position-wise filters.

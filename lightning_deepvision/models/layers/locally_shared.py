@@ -8,14 +8,13 @@ response maps of C3 and C4 "into non-overlapping grid cells, each with its own f
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from lightning_deepvision.models.layers.locally_connected import _pair
+from lightning_deepvision.models.layers._filter_bank import RegionFilterBank, as_pair
 
 
 def _split(size: int, parts: int) -> tuple[list[int], list[int]]:
@@ -27,7 +26,7 @@ def _split(size: int, parts: int) -> tuple[list[int], list[int]]:
     return starts, sizes
 
 
-class LocallySharedConv2d(nn.Module):
+class LocallySharedConv2d(RegionFilterBank):
     r"""Convolution with one filter bank per cell of a grid over the output map.
 
     Interpretation of DeepID2's conv3 ("weights locally shared in every 2x2 local regions",
@@ -65,7 +64,7 @@ class LocallySharedConv2d(nn.Module):
         bias: Shape ``(gh, gw, out_channels)`` or ``None``.
 
     Raises:
-        ValueError: If an argument is not positive.
+        ValueError: If an argument is not positive (the padding: negative).
     """
 
     def __init__(
@@ -78,47 +77,12 @@ class LocallySharedConv2d(nn.Module):
         padding: int | Sequence[int] = 0,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"in_channels and out_channels must be positive, got {in_channels}, {out_channels}"
-            )
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.grid = _pair(grid, "grid")
-        self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
-        if min(self.kernel_size) <= 0 or min(self.stride) <= 0 or min(self.grid) <= 0:
-            raise ValueError(
-                f"kernel_size, grid and stride must be positive, got kernel_size="
-                f"{self.kernel_size}, grid={self.grid}, stride={self.stride}"
-            )
-        if min(self.padding) < 0:
-            raise ValueError(f"padding must be non-negative, got {self.padding}")
-        gh, gw = self.grid
-        kh, kw = self.kernel_size
-        self.weight = nn.Parameter(torch.empty(gh, gw, out_channels, in_channels, kh, kw))
-        self.bias: nn.Parameter | None
-        if bias:
-            self.bias = nn.Parameter(torch.empty(gh, gw, out_channels))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    @property
-    def fan_in(self) -> int:
-        """Inputs seen by one output unit: ``in_channels * kh * kw``."""
-        return self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-
-    def reset_parameters(self) -> None:
-        """Initialise like :class:`torch.nn.Conv2d`, independently in every cell."""
-        # Same bound as nn.Conv2d's kaiming_uniform_(a=sqrt(5)); computed directly because
-        # nn.init's fan calculation would misread this 6-D weight.
-        bound = 1.0 / math.sqrt(self.fan_in)
-        nn.init.uniform_(self.weight, -bound, bound)
-        if self.bias is not None:
-            nn.init.uniform_(self.bias, -bound, bound)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding)
+        self.grid = as_pair(grid, "grid")
+        if min(self.grid) <= 0:
+            raise ValueError(f"grid must be positive, got {self.grid}")
+        # One filter bank per cell of the grid.
+        self._create_filters(self.grid, bias)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """Return the output's spatial size for an input of ``height x width``."""
