@@ -79,23 +79,14 @@ def _declared_arguments(builder: ModelBuilder) -> tuple[list[str], bool]:
     return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
-def _unknown_model(name: str) -> ValueError:
-    return ValueError(
-        f"unknown model {name!r}: not one of lightning_deepvision's "
-        f"{sorted(_REGISTRY)} and not a timm model name"
-    )
-
-
 def model_accepts(name: str, argument: str) -> bool:
     """Whether :func:`create_model` may pass ``argument`` to the model called ``name``.
 
     For the library's architectures, whether the builder declares the argument (a builder with
     ``**kwargs`` accepts any); for a timm name, whether it is one of the arguments every timm
     model takes (``num_classes``, ``in_chans``, ``pretrained``, ``drop_rate``). A task uses it
-    to pass, e.g., ``input_size`` only to the builders that take it.
-
-    Raises:
-        ValueError: If the name is neither registered nor known to timm.
+    to pass, e.g., ``input_size`` only to the builders that take it. An unknown name accepts
+    nothing (False): :func:`create_model` is the one to report it.
     """
     _import_builtin_models()
     if name in _REGISTRY:
@@ -103,9 +94,7 @@ def model_accepts(name: str, argument: str) -> bool:
         return takes_any or argument in declared
     import timm
 
-    if not timm.is_model(name):
-        raise _unknown_model(name)
-    return argument in _TIMM_ARGUMENTS
+    return timm.is_model(name) and argument in _TIMM_ARGUMENTS
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
@@ -135,6 +124,9 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     import timm
 
     if not timm.is_model(name):
-        raise _unknown_model(name)
+        raise ValueError(
+            f"unknown model {name!r}: not one of lightning_deepvision's "
+            f"{sorted(_REGISTRY)} and not a timm model name"
+        )
     kwargs.setdefault("pretrained", False)
     return timm.create_model(name, **kwargs)

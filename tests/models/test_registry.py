@@ -135,8 +135,8 @@ def test_model_accepts() -> None:
     # timm names: only the arguments every timm model takes
     assert model_accepts("resnet18", "drop_rate") and model_accepts("resnet18", "in_chans")
     assert not model_accepts("resnet18", "input_size")
-    with pytest.raises(ValueError, match="unknown model 'no_such_net_42'"):
-        model_accepts("no_such_net_42", "num_classes")
+    # an unknown name accepts nothing; create_model is the one to report it
+    assert not model_accepts("no_such_net_42", "num_classes")
 
 
 def test_builder_with_var_keyword_accepts_anything(monkeypatch) -> None:
