@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from lightning_deepvision.callbacks import reuse_freed_host_memory
 from lightning_deepvision.tasks import VerificationTask
+from lightning_deepvision.testing.trainers import quiet_trainer
 
 
 class FixedBatches(Dataset):
@@ -57,18 +58,9 @@ class StepTimer(Callback):
 
 
 def timing_trainer(steps: int, callback: Callback) -> Trainer:
-    """A CPU ``Trainer`` for ``steps`` training steps with nothing but ``callback`` attached."""
-    return Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_steps=steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=[callback],
+    """A quiet CPU ``Trainer`` for ``steps`` training steps with only ``callback`` attached."""
+    return quiet_trainer(
+        max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0, callbacks=[callback]
     )
 
 

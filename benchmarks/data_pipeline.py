@@ -1,7 +1,7 @@
 """Does the data pipeline keep the DeepID2+ training step fed at default settings?
 
 For ``SyntheticFacesDataModule()`` (procedural rendering, done once in ``setup``) and
-``FaceVerificationDataModule`` on a JPEG identity folder + LFW tree written by
+``IdentityFolderLFWDataModule`` on a JPEG identity folder + LFW tree written by
 ``lightning_deepvision.testing`` (decoding path), both at their default loader settings
 (``num_workers`` = half the usable CPUs, persistent workers, P=32 × K=4 = 128 images a batch),
 the script measures in one run:
@@ -49,7 +49,7 @@ from lightning.pytorch import Callback, LightningDataModule
 from torch.utils.data import DataLoader, default_collate
 
 from lightning_deepvision.datamodules import (
-    FaceVerificationDataModule,
+    IdentityFolderLFWDataModule,
     SyntheticFacesDataModule,
     VerificationDataModule,
 )
@@ -130,7 +130,7 @@ def _sample_profile(data: VerificationDataModule, count: int) -> dict[str, float
     start = time.perf_counter()
     data.setup("fit")
     setup_seconds = time.perf_counter() - start
-    dataset: Any = data.train_dataset
+    dataset: Any = data.dataset("train")
     transform = data.image_transforms(train=True)
     raw = copy.copy(dataset)  # the same dataset without transforms
     raw.transforms = None
@@ -262,9 +262,9 @@ def main() -> None:
             for folder in sorted(train_root.glob("id_00[0-3]?")):
                 shutil.copytree(folder, train_root / f"copy{copy}_{folder.name}")
         lfw_root = write_lfw(Path(tmp) / "lfw")
-        ratios["FaceVerificationDataModule(JPEG)"] = measure(
-            "FaceVerificationDataModule(train_root, lfw_root)",
-            lambda: FaceVerificationDataModule(train_root, lfw_root, num_workers=workers),
+        ratios["IdentityFolderLFWDataModule(JPEG)"] = measure(
+            "IdentityFolderLFWDataModule(train_root, lfw_root)",
+            lambda: IdentityFolderLFWDataModule(train_root, lfw_root, num_workers=workers),
             args.steps,
             args.warmup,
             args.rounds,

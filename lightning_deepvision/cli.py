@@ -1,7 +1,7 @@
 """LightningCLI entry point: ``deepvision fit --config ...`` and the recipe scripts.
 
 Every task and data module of the library can be named on the command line by its class name
-(``--model VerificationTask --data FaceVerificationDataModule``) or by its import path; a user's
+(``--model VerificationTask --data IdentityFolderLFWDataModule``) or by its import path; a user's
 own subclasses work the same way through their import path.
 """
 

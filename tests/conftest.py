@@ -21,8 +21,45 @@ SHARED_DATA = Path(__file__).parents[1].parent / "shared" / "data"
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout (AT&T faces, LFW pairs.txt); skip when absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        pytest.skip(f"../shared/data not present ({SHARED_DATA}): real-data checks skipped")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _no_process_wide_allocator_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never change glibc's allocator in the test process (recipes list ``ReuseHostMemory``).
+
+    The setting is process-wide and irreversible; the callback's own tests apply it in a child
+    process.
+    """
+    from lightning_deepvision.callbacks import host_memory
+
+    monkeypatch.setattr(host_memory, "reuse_freed_host_memory", lambda: False)
+
+
+TINY_FACES: dict[str, Any] = {
+    "num_train_identities": 12,
+    "images_per_train_identity": 4,
+    "num_eval_identities": 20,
+    "images_per_eval_identity": 3,
+    "num_folds": 4,
+    "pairs_per_fold": 4,
+    "identities_per_batch": 4,
+    "images_per_identity": 2,
+    "eval_batch_size": 8,
+    "num_workers": 0,
+}
+
+
+@pytest.fixture
+def tiny_faces() -> Callable[..., Any]:
+    """Build a seconds-fast ``SyntheticFacesDataModule``; kwargs override :data:`TINY_FACES`."""
+    from lightning_deepvision.datamodules import SyntheticFacesDataModule
+
+    def make(**overrides: Any) -> SyntheticFacesDataModule:
+        return SyntheticFacesDataModule(**{**TINY_FACES, **overrides})
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,33 @@
-"""Loader plumbing shared by the library's data modules."""
+"""The data-module base every data module of the library derives from.
+
+A data module is its datasets per stage (:meth:`BaseDataModule.build_dataset`), their transforms
+and, where it needs them, a training sampler and a ``collate_fn``. The loader options are
+declared once, here; subclasses declare their dataset options and forward the rest
+(``**kwargs``) to this base, so ``--data.help`` lists every option of a data module, typed, with
+the loader options apart from the dataset options.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+#: The datasets a data module can provide, by the loader that reads them.
+STAGES: tuple[str, ...] = ("train", "val", "test", "predict")
+# The datasets Lightning's stages need (``setup(stage)``).
+_NEEDED: dict[str, tuple[str, ...]] = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("predict",),
+}
 
 
 def default_num_workers() -> int:
@@ -19,8 +39,36 @@ def default_num_workers() -> int:
     return max(0, min(8, cpus // 2))
 
 
-class BaseDataModule(LightningDataModule):
-    """A ``LightningDataModule`` with the loader options kept apart from the dataset options.
+class KeepKeys:
+    """Keep only the sample entries a task uses, then apply a transform to the rest.
+
+    A dataset may carry masks, views and attributes that a task neither needs to transform nor
+    to collate (verification trains on ``image`` and ``label`` only).
+
+    Args:
+        keys: The entries to keep.
+        transform: Applied to the reduced sample dict (``None``: none).
+    """
+
+    def __init__(self, keys: Sequence[str], transform: Callable[[Any], Any] | None = None) -> None:
+        self.keys = tuple(keys)
+        self.transform = transform
+
+    def __call__(self, sample: Mapping[str, Any]) -> Any:
+        """Return ``transform({k: sample[k] for k in keys})``."""
+        kept = {k: sample[k] for k in self.keys}
+        return kept if self.transform is None else self.transform(kept)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(keys={self.keys}, transform={self.transform!r})"
+
+
+class BaseDataModule(LightningDataModule, ABC):
+    """A ``LightningDataModule`` built from one dataset per stage.
+
+    Subclasses implement :meth:`build_dataset` (and may override :meth:`train_sampler` and
+    :meth:`collate_fn`). :meth:`setup` builds only the datasets the stage needs, once; the
+    loaders use the options below. ``predict`` reads :meth:`build_dataset` ``("predict")``.
 
     Args:
         batch_size: Training batch size (per process).
@@ -44,11 +92,44 @@ class BaseDataModule(LightningDataModule):
                 "batch sizes must be positive, got "
                 f"batch_size={batch_size}, eval_batch_size={eval_batch_size}"
             )
+        if num_workers is not None and num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0 or None, got {num_workers}")
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.persistent_workers = persistent_workers and self.num_workers > 0
+        self.datasets: dict[str, Dataset[Any]] = {}
+
+    # -- to implement ------------------------------------------------------------------------
+    @abstractmethod
+    def build_dataset(self, stage: str) -> Dataset[Any]:
+        """Return the dataset of ``stage`` (one of :data:`STAGES`), with its transforms."""
+
+    def train_sampler(self, dataset: Dataset[Any]) -> Sampler[int] | None:
+        """The training sampler; ``None`` shuffles (override for e.g. balanced batches)."""
+        return None
+
+    def collate_fn(self, stage: str) -> Callable[[list[Any]], Any] | None:
+        """How samples become a batch; ``None`` is torch's default.
+
+        Override for e.g. detection batches with a variable number of boxes per image.
+        """
+        return None
+
+    # -- shared ------------------------------------------------------------------------------
+    def dataset(self, stage: str) -> Dataset[Any]:
+        """The dataset of ``stage``, built on first use (no image is decoded here)."""
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        if stage not in self.datasets:
+            self.datasets[stage] = self.build_dataset(stage)
+        return self.datasets[stage]
+
+    def setup(self, stage: str) -> None:
+        """Build the datasets Lightning's ``stage`` needs."""
+        for name in _NEEDED.get(str(stage), ()):
+            self.dataset(name)
 
     def make_loader(
         self,
@@ -58,6 +139,7 @@ class BaseDataModule(LightningDataModule):
         sampler: Sampler[int] | None = None,
         shuffle: bool = False,
         drop_last: bool = False,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
     ) -> DataLoader[Any]:
         """Return a ``DataLoader`` with this module's loader options."""
         return DataLoader(
@@ -69,4 +151,82 @@ class BaseDataModule(LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
+            collate_fn=collate_fn,
+        )
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        """Training batches (shuffled, or drawn by :meth:`train_sampler`), full batches only."""
+        dataset = self.dataset("train")
+        return self.make_loader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=self.train_sampler(dataset),
+            shuffle=True,
+            drop_last=True,
+            collate_fn=self.collate_fn("train"),
+        )
+
+    def _eval_loader(self, stage: str) -> DataLoader[Any]:
+        return self.make_loader(
+            self.dataset(stage), batch_size=self.eval_batch_size, collate_fn=self.collate_fn(stage)
+        )
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        """Validation batches, in order."""
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        """Test batches, in order."""
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> DataLoader[Any]:
+        """Prediction batches, in order."""
+        return self._eval_loader("predict")
+
+
+class DatasetDataModule(BaseDataModule):
+    """One dataset class over an official on-disk layout, one split per stage.
+
+    The usual case: ``dataset_class(root, split=splits[stage], transforms=...,
+    **dataset_options())``. Subclasses set :attr:`dataset_class` and :attr:`splits` and
+    implement :meth:`transforms`.
+
+    Args:
+        root: Where the dataset lies (its official layout).
+        **kwargs: Loader options of :class:`BaseDataModule`.
+
+    Attributes:
+        dataset_class: The dataset read, taking ``(root, split, transforms, ...)``.
+        splits: The dataset's split name per stage (``train``, ``val``, ``test``, ``predict``).
+    """
+
+    dataset_class: ClassVar[Callable[..., Dataset[Any]]]
+    splits: ClassVar[Mapping[str, str]] = {
+        "train": "train",
+        "val": "val",
+        "test": "test",
+        "predict": "test",
+    }
+
+    def __init__(self, root: str | Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root = Path(root)
+
+    @abstractmethod
+    def transforms(self, stage: str) -> Callable[[Any], Any] | None:
+        """The sample transform of ``stage``."""
+
+    def dataset_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of :attr:`dataset_class` (override)."""
+        return {}
+
+    def build_dataset(self, stage: str) -> Dataset[Any]:
+        """``dataset_class(root, split=splits[stage], transforms=transforms(stage), ...)``."""
+        if stage not in self.splits:
+            raise ValueError(f"{type(self).__name__} has no {stage!r} split")
+        return self.dataset_class(
+            self.root,
+            split=self.splits[stage],
+            transforms=self.transforms(stage),
+            **self.dataset_options(),
         )

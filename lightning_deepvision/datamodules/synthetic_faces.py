@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lightning_deepvision.datamodules.verification import VerificationDataModule
-from lightning_deepvision.datasets.synthetic_faces import (
+from lightning_deepvision.datasets.synthetic import (
     RenderedFaces,
     SyntheticFacePairs,
     SyntheticFaces,
@@ -32,15 +32,6 @@ class SyntheticFacesDataModule(VerificationDataModule):
         num_folds: Folds of the pair sets (10 as in LFW).
         pairs_per_fold: Pairs per fold (half matched, half mismatched).
         image_size: ``(height, width)`` of the rendered images.
-        input_size: ``(height, width)`` of the network input.
-        center_crop_fraction: Centre crop before resizing.
-        grayscale: Feed one-channel images.
-        identities_per_batch: P, identities per training batch.
-        images_per_identity: K, images of each identity per training batch.
-        eval_batch_size: Pairs per evaluation batch.
-        num_workers: Loader workers (``None``: half the CPUs).
-        pin_memory: Pin host memory (``None``: only with CUDA).
-        persistent_workers: Keep workers between epochs.
         seed: Seed of the generator and of the sampler.
         prerender_train_images: Render the training images once, when the training set is
             first built (in ``num_workers`` processes when there are several), and hold them in
@@ -48,6 +39,10 @@ class SyntheticFacesDataModule(VerificationDataModule):
             every image every epoch; the loader workers then only run the transforms. Rendering
             is about two thirds of a sample's cost, and on few cores every worker's CPU second
             comes out of the training step.
+        **kwargs: The options of :class:`VerificationDataModule` (``input_size``,
+            ``center_crop_fraction``, ``grayscale``, ``identities_per_batch``,
+            ``images_per_identity``) and the loader options (``eval_batch_size``,
+            ``num_workers``, ``pin_memory``, ``persistent_workers``).
     """
 
     def __init__(
@@ -59,30 +54,11 @@ class SyntheticFacesDataModule(VerificationDataModule):
         num_folds: int = 10,
         pairs_per_fold: int = 60,
         image_size: tuple[int, int] = (64, 56),
-        input_size: tuple[int, int] = (55, 47),
-        center_crop_fraction: float = 1.0,
-        grayscale: bool = False,
-        identities_per_batch: int = 32,
-        images_per_identity: int = 4,
-        eval_batch_size: int = 256,
-        num_workers: int | None = None,
-        pin_memory: bool | None = None,
-        persistent_workers: bool = True,
         seed: int = 0,
         prerender_train_images: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            input_size=input_size,
-            center_crop_fraction=center_crop_fraction,
-            grayscale=grayscale,
-            identities_per_batch=identities_per_batch,
-            images_per_identity=images_per_identity,
-            eval_batch_size=eval_batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            seed=seed,
-        )
+        super().__init__(seed=seed, **kwargs)
         self.num_train_identities = num_train_identities
         self.images_per_train_identity = images_per_train_identity
         self.num_eval_identities = num_eval_identities

@@ -6,17 +6,18 @@ data on disk raises one of the errors below, naming the file (and line).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lightning_deepvision._lazy import lazy_exports
 from lightning_deepvision.datasets.errors import (
     CorruptImageError,
     DatasetNotFoundError,
     MalformedAnnotationError,
     MissingImageError,
 )
-from lightning_deepvision.datasets.identity_folder import IdentityFolder
+from lightning_deepvision.datasets.identity_folder import IdentityFolder, split_identities
 from lightning_deepvision.datasets.image_io import read_image
+from lightning_deepvision.datasets.image_list import LabelledImageList
 from lightning_deepvision.datasets.lfw import (
     LFWPairs,
     LFWPeople,
@@ -39,6 +40,7 @@ __all__ = [
     "IdentityFolder",
     "LFWPairs",
     "LFWPeople",
+    "LabelledImageList",
     "MalformedAnnotationError",
     "MissingImageError",
     "RenderedFaces",
@@ -47,6 +49,7 @@ __all__ = [
     "read_image",
     "read_lfw_pairs_file",
     "read_lfw_people_file",
+    "split_identities",
 ]
 
 # Imported on first access so that importing this package never depends on them (and stays
@@ -59,14 +62,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -1,6 +1,13 @@
 """LightningModules, one per task."""
 
 from lightning_deepvision.tasks.base import BaseTask
-from lightning_deepvision.tasks.verification import VerificationTask
+from lightning_deepvision.tasks.transfer import TransferReport, load_matching_weights
+from lightning_deepvision.tasks.verification import ScorerFitData, VerificationTask
 
-__all__ = ["BaseTask", "VerificationTask"]
+__all__ = [
+    "BaseTask",
+    "ScorerFitData",
+    "TransferReport",
+    "VerificationTask",
+    "load_matching_weights",
+]

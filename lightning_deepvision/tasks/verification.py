@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, Protocol, cast, runtime_checkable
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
 
-from lightning_deepvision.losses import JointIdentificationVerificationLoss, VerificationLoss
+from lightning_deepvision.losses import (
+    JointIdentificationVerificationLoss,
+    VerificationKind,
+    VerificationLoss,
+)
 from lightning_deepvision.metrics import (
     KFoldVerificationAccuracy,
+    ScoringName,
     TARAtFAR,
     VerificationAUROC,
-    pair_scores,
+    build_scorer,
 )
-from lightning_deepvision.models.joint_bayesian import JointBayesian
-from lightning_deepvision.models.registry import list_models
-from lightning_deepvision.tasks.base import BaseTask, OptimizerName, SchedulerName
+from lightning_deepvision.models.registry import model_accepts
+from lightning_deepvision.tasks.base import BaseTask
 
-VerificationKind = Literal["l2", "l2+", "l2-", "l1", "cosine"]
-Scoring = Literal["cosine", "l2", "hamming", "joint_bayesian"]
 FlipTest = Literal["none", "mean", "concat"]
-_MODULE_PREFIX = "module:"
+
+
+@runtime_checkable
+class ScorerFitData(Protocol):
+    """What a data module provides so that a scorer that learns (Joint Bayesian) can be fitted.
+
+    :class:`~lightning_deepvision.datamodules.VerificationDataModule` implements it; a user's
+    own data module does by defining the method.
+    """
+
+    def embedding_fit_dataloader(self, max_images: int) -> DataLoader[Any]:
+        """Identity-labelled images (``image``, ``label``) with evaluation transforms."""
+        ...
 
 
 class VerificationTask(BaseTask):
@@ -38,20 +53,22 @@ class VerificationTask(BaseTask):
 
     Evaluation follows LFW's protocol (specs §9a): pairs in folds, the threshold chosen on the
     other folds and applied to the held-out one; mean and std of the fold accuracies, ROC AUC
-    and TAR at a fixed FAR. Pairs are scored by cosine similarity, negative L2 distance,
-    negative Hamming distance of binarised features (DeepID2+ Table 4), or a Joint Bayesian
-    model (Chen et al., ECCV 2012) fitted on training embeddings (DeepID2 §3).
+    and TAR at a fixed FAR. Pairs are scored by a scorer chosen by name
+    (:func:`~lightning_deepvision.metrics.build_scorer`): cosine similarity, negative L2
+    distance, negative Hamming distance of binarised features (DeepID2+ Table 4), or a Joint
+    Bayesian model (Chen et al., ECCV 2012) fitted on training embeddings (DeepID2 §3) before
+    each evaluation, from a data module implementing :class:`ScorerFitData`.
 
     Args:
         backbone: Registry name (``"deepid2plus"``, ``"deepid2"``, any timm model) or an
             ``nn.Module`` mapping images to embeddings. A module may expose
             ``forward_levels(x) -> list[Tensor]`` and ``level_features`` for deep supervision;
             otherwise its output is the single supervised embedding.
-        backbone_kwargs: Extra keyword arguments for the registry builder.
         num_identities: Size of the identification softmax. ``None`` reads ``num_classes`` of
             the data module when ``fit`` starts (and stores it in the hyperparameters).
         in_chans: Input channels.
-        input_size: ``(height, width)`` of the input (55×47 in the papers).
+        input_size: ``(height, width)`` of the input (55×47 in the papers); given to registry
+            builders that declare it.
         verification_loss: Verification signal of DeepID2 Table 2: ``"l2"`` (paper default),
             ``"l2+"``, ``"l2-"``, ``"l1"`` or ``"cosine"``.
         verification_weight: λ, the weight of the verification signal (0.05 in the paper).
@@ -76,23 +93,21 @@ class VerificationTask(BaseTask):
         joint_bayesian_pca_dim: PCA dimension before Joint Bayesian (DeepID2 uses 180 for its
             4000-d concatenation); ``None`` keeps the full dimension.
         joint_bayesian_max_images: Training images embedded to fit Joint Bayesian.
-        optimizer: ``"sgd"`` (momentum), ``"adam"`` or ``"adamw"``.
-        lr: Learning rate.
-        momentum: SGD momentum.
-        weight_decay: Weight decay.
-        lr_schedule: ``"cosine"``, ``"step"`` (÷10 three times) or ``"none"``.
-        channels_last: Run the backbone in channels-last memory format (faster convolutions on
-            CPU and on tensor cores).
+        channels_last: Run the backbone in channels-last memory format.
+        **kwargs: The shared options of :class:`~lightning_deepvision.tasks.BaseTask`
+            (``backbone_kwargs``, ``init_from``, ``freeze_backbone``, ``backbone_lr_scale``,
+            ``optimizer``, ``lr``, ``momentum``, ``weight_decay``, ``lr_schedule``).
     """
 
-    monitor = "val/accuracy"
-    mode: Literal["min", "max"] = "max"
-    backbone: nn.Module
+    monitor: ClassVar[str] = "val/accuracy"
+    mode: ClassVar[Literal["min", "max"]] = "max"
+    data_hparams: ClassVar[dict[str, str]] = {"num_identities": "num_classes"}
+    # Pair metrics need pairs: training batches are identities, so no train clone.
+    metric_stages: ClassVar[tuple[str, ...]] = ("val", "test")
 
     def __init__(
         self,
         backbone: str | nn.Module = "deepid2plus",
-        backbone_kwargs: dict[str, Any] | None = None,
         num_identities: int | None = None,
         in_chans: int = 3,
         input_size: tuple[int, int] = (55, 47),
@@ -103,53 +118,31 @@ class VerificationTask(BaseTask):
         balance_pairs: bool = False,
         adaptive_margin: bool = True,
         level_weights: list[float] | None = None,
-        scoring: Scoring = "cosine",
+        scoring: ScoringName = "cosine",
         flip_test: FlipTest = "concat",
         binarize_threshold: float = 0.0,
         far: float = 1e-3,
         joint_bayesian_pca_dim: int | None = None,
         joint_bayesian_max_images: int = 10000,
-        optimizer: OptimizerName = "sgd",
-        lr: float = 0.01,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        lr_schedule: SchedulerName = "cosine",
         channels_last: bool = True,
+        **kwargs: Any,
     ) -> None:
-        # A module argument cannot be a hyperparameter; hand it to configure_models() aside.
-        # (object.__setattr__: nn.Module forbids assigning modules before Module.__init__.)
-        module = backbone if isinstance(backbone, nn.Module) else None
-        object.__setattr__(self, "_backbone_module", module)
-        super().__init__(ignore=["backbone"] if module is not None else None)
-        object.__delattr__(self, "_backbone_module")
-        if module is not None:
-            # Recorded as a plain string so that loading without the module fails clearly.
-            kind = type(module)
-            self.hparams["backbone"] = f"{_MODULE_PREFIX}{kind.__module__}.{kind.__qualname__}"
+        super().__init__(backbone=backbone, channels_last=channels_last, **kwargs)
 
     # -- construction --------------------------------------------------------------------------
-    def configure_models(self) -> None:
-        """Build the backbone, infer the supervised levels, and the identity heads if known."""
-        hp = self.hp
-        kwargs: dict[str, Any] = dict(hp.get("backbone_kwargs") or {})
-        name = str(hp.get("backbone"))
-        module: nn.Module | None = self.__dict__.get("_backbone_module")
-        if module is not None:
-            self.backbone = module
-        else:
-            if name.startswith(_MODULE_PREFIX):
-                raise ValueError(
-                    f"this task was built with the backbone module {name[len(_MODULE_PREFIX) :]}: "
-                    "pass it again, e.g. "
-                    "VerificationTask.load_from_checkpoint(path, backbone=MyNet())"
-                )
+    def build_backbone(self, name: str, **kwargs: Any) -> nn.Module:
+        """A registry backbone without classifier, sized for ``in_chans`` (and ``input_size``)."""
+        if model_accepts(name, "num_classes"):
             kwargs.setdefault("num_classes", 0)
-            kwargs.setdefault("in_chans", hp.in_chans)
-            if name in list_models():
-                kwargs.setdefault("input_size", tuple(hp.input_size))
-            self.backbone = self.build_backbone(name, **kwargs)
-        if hp.channels_last:
-            self.backbone = self.backbone.to(memory_format=torch.channels_last)
+        if model_accepts(name, "in_chans"):
+            kwargs.setdefault("in_chans", self.hp.in_chans)
+        if model_accepts(name, "input_size"):
+            kwargs.setdefault("input_size", tuple(self.hp.input_size))
+        return super().build_backbone(name, **kwargs)
+
+    def configure_models(self) -> None:
+        """Infer the supervised levels and their loss weights; build the pair scorer."""
+        hp = self.hp
         self.level_features = self._infer_level_features()
         weights = hp.level_weights or [1.0] * len(self.level_features)
         if len(weights) != len(self.level_features):
@@ -159,9 +152,11 @@ class VerificationTask(BaseTask):
             )
         self.level_weights = [float(w) for w in weights]
         self.identity_heads: nn.ModuleList | None = None
-        if hp.num_identities is not None:
-            self._build_identity_heads(int(hp.num_identities))
-        self.joint_bayesian = JointBayesian()
+        self.scorer = build_scorer(
+            hp.scoring,
+            binarize_threshold=hp.binarize_threshold,
+            pca_dim=hp.joint_bayesian_pca_dim,
+        )
 
     def _infer_level_features(self) -> list[int]:
         declared = getattr(self.backbone, "level_features", None)
@@ -179,12 +174,14 @@ class VerificationTask(BaseTask):
         self.backbone.train(was_training)
         return [int(out.flatten(1).shape[1])]
 
-    def _build_identity_heads(self, num_identities: int) -> None:
+    def configure_heads(self) -> None:
+        """One identification softmax per supervised level, zero-initialised."""
         # Zero-initialised: the first softmax is uniform. With random heads, the quickest way to
         # lower a fresh network's cross-entropy is to shrink every embedding (random logits
         # only add loss), which kills the ReLU features of all levels within a few dozen steps
         # (measured on DeepID2+: FC-1 98 % zeros after 15 SGD steps). From zero the heads grow
         # along the identity directions and the features never have that incentive.
+        num_identities = int(self.hp.num_identities)
         heads = [nn.Linear(d, num_identities) for d in self.level_features]
         for head in heads:
             nn.init.zeros_(head.weight)
@@ -201,15 +198,15 @@ class VerificationTask(BaseTask):
                     kind=hp.verification_loss,
                     margin=hp.margin,
                     adaptive_margin=hp.adaptive_margin,
-                    balance_pairs=bool(hp.get("balance_pairs", False)),
+                    balance_pairs=bool(hp.balance_pairs),
                 ),
             )
             for _ in self.level_features
         )
 
-    def configure_metrics(self) -> None:
-        """LFW-protocol pair metrics, cloned for validation and test."""
-        metrics = MetricCollection(
+    def configure_metrics(self) -> MetricCollection:
+        """LFW-protocol pair metrics (cloned for validation and test by the base)."""
+        return MetricCollection(
             {
                 "accuracy": KFoldVerificationAccuracy(statistic="mean"),
                 "accuracy_std": KFoldVerificationAccuracy(statistic="std"),
@@ -217,32 +214,20 @@ class VerificationTask(BaseTask):
                 "tar_at_far": TARAtFAR(far=self.hp.far),
             }
         )
-        self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
 
-    def setup(self, stage: str) -> None:
-        """Size the identification softmax from the data module when ``fit`` starts."""
-        if stage != "fit" or self.identity_heads is not None:
-            return
-        datamodule = getattr(self.trainer, "datamodule", None)
-        num_classes = getattr(datamodule, "num_classes", None)
-        if num_classes is None:
-            raise ValueError(
-                "VerificationTask needs num_identities: pass it, or use a data module with a "
-                "num_classes attribute"
-            )
-        self.hparams["num_identities"] = int(num_classes)
-        self._build_identity_heads(int(num_classes))
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Read checkpoints written before the scorers were objects (``joint_bayesian.*``)."""
+        state = checkpoint.get("state_dict", {})
+        old = [k for k in state if k.startswith("joint_bayesian.")]
+        for key in old:
+            value = state.pop(key)
+            if self.hp.scoring == "joint_bayesian":
+                state["scorer.model." + key[len("joint_bayesian.") :]] = value
 
     # -- forward -------------------------------------------------------------------------------
-    def _prepare(self, images: Tensor) -> Tensor:
-        if self.hp.channels_last:
-            return images.contiguous(memory_format=torch.channels_last)
-        return images
-
     def forward_levels(self, images: Tensor) -> list[Tensor]:
         """Embeddings of every supervised level; the last is the face representation."""
-        images = self._prepare(images)
+        images = self.prepare_images(images)
         levels = getattr(self.backbone, "forward_levels", None)
         if callable(levels):
             return list(levels(images))
@@ -265,15 +250,7 @@ class VerificationTask(BaseTask):
 
     def score(self, embeddings1: Tensor, embeddings2: Tensor) -> Tensor:
         """Pair scores, higher meaning more likely the same person."""
-        method = self.hp.scoring
-        if method == "joint_bayesian":
-            return self.joint_bayesian(embeddings1, embeddings2)
-        return pair_scores(
-            embeddings1,
-            embeddings2,
-            method=method,
-            binarize_threshold=self.hp.binarize_threshold,
-        )
+        return cast(Tensor, self.scorer(embeddings1, embeddings2))
 
     # -- steps ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -311,7 +288,7 @@ class VerificationTask(BaseTask):
     def current_verification_weight(self) -> float:
         """λ at the current step, after the linear warm-up."""
         weight = float(self.hp.verification_weight)
-        warmup = int(self.hp.get("verification_warmup_steps", 0))
+        warmup = int(self.hp.verification_warmup_steps)
         if warmup <= 0 or self._trainer is None:
             return weight
         return weight * min(1.0, self.trainer.global_step / warmup)
@@ -359,34 +336,32 @@ class VerificationTask(BaseTask):
         ]
         rank_zero_info("Verification on held-out pairs: " + ", ".join(parts))
 
-    # -- Joint Bayesian ------------------------------------------------------------------------
+    # -- scorers that learn (Joint Bayesian) ---------------------------------------------------
     def on_validation_epoch_start(self) -> None:
-        """Fit the Joint Bayesian scorer on current training embeddings if it is used."""
-        self._fit_joint_bayesian_if_needed()
+        """Fit a learning scorer on current training embeddings."""
+        self._fit_scorer()
 
     def on_test_epoch_start(self) -> None:
-        """Fit the Joint Bayesian scorer on current training embeddings if it is used."""
-        self._fit_joint_bayesian_if_needed()
+        """Fit a learning scorer on current training embeddings."""
+        self._fit_scorer()
 
     @torch.no_grad()
-    def _fit_joint_bayesian_if_needed(self) -> None:
-        if self.hp.scoring != "joint_bayesian":
+    def _fit_scorer(self) -> None:
+        if not self.scorer.requires_fit:
             return
         datamodule = getattr(self.trainer, "datamodule", None)
-        make_loader = getattr(datamodule, "embedding_fit_dataloader", None)
-        if make_loader is None:
-            if self.joint_bayesian.is_fitted:
+        if not isinstance(datamodule, ScorerFitData):
+            if self.scorer.is_fitted:
                 return  # restored from a checkpoint
             raise RuntimeError(
-                "scoring='joint_bayesian' needs a data module with embedding_fit_dataloader() "
-                "(identity-labelled images to fit the model on)"
+                f"scoring={self.hp.scoring!r} is fitted on identity-labelled training images: "
+                "use a data module implementing ScorerFitData (embedding_fit_dataloader), e.g. "
+                "a VerificationDataModule, or load a checkpoint with a fitted scorer"
             )
         embeddings, labels = [], []
-        for batch in make_loader(self.hp.joint_bayesian_max_images):
+        for batch in datamodule.embedding_fit_dataloader(self.hp.joint_bayesian_max_images):
             images = batch["image"].to(self.device)
             embeddings.append(self.embed(images).float().cpu())
             labels.append(batch["label"].cpu())
-        self.joint_bayesian.fit(
-            torch.cat(embeddings), torch.cat(labels), pca_dim=self.hp.joint_bayesian_pca_dim
-        )
-        self.joint_bayesian.to(self.device)
+        self.scorer.fit(torch.cat(embeddings), torch.cat(labels))
+        self.scorer.to(self.device)

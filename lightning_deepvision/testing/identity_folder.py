@@ -99,7 +99,7 @@ def write_identity_folder(
 
     Identities are named ``id_0000``, ``id_0001``, ... (so sorted order is label order) and
     images ``000.<ext>``, ``001.<ext>``, ...; faces come from
-    :func:`lightning_deepvision.datasets.synthetic_faces.render_face`, so the same identity
+    :func:`lightning_deepvision.datasets.synthetic.render_face`, so the same identity
     looks alike across its images. Deterministic for a given ``seed``; tiny and fast, for
     ``Trainer(fast_dev_run=True)`` tests of your own tasks and data modules.
 

@@ -143,7 +143,7 @@ def write_lfw(
 
     Writes ``<root>/<dir>/<Name>/<Name>_NNNN.jpg`` (250x250 JPEG; ``<dir>`` is ``lfw``,
     ``lfw_funneled`` or ``lfw-deepfunneled`` after ``image_set``). Each holds a synthetic face
-    from :func:`~lightning_deepvision.datasets.synthetic_faces.render_face` (identity = person
+    from :func:`~lightning_deepvision.datasets.synthetic.render_face` (identity = person
     index, sample = image number - 1) in the central 125x125, framed like LFW where the face
     box is about 1/2.2 of the frame, so the usual centre crop of half the side returns the
     rendered face exactly. Also writes:

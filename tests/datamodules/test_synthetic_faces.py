@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from lightning_deepvision.datamodules import SyntheticFacesDataModule
@@ -5,24 +6,15 @@ from lightning_deepvision.datamodules.base import default_num_workers
 from lightning_deepvision.datasets import IdentityBalancedSampler
 
 
-def small(**overrides) -> SyntheticFacesDataModule:
-    kwargs = dict(
-        num_train_identities=8,
-        images_per_train_identity=4,
-        num_eval_identities=20,
-        images_per_eval_identity=3,
-        num_folds=4,
-        pairs_per_fold=4,
-        identities_per_batch=4,
-        images_per_identity=2,
-        eval_batch_size=6,
-        num_workers=0,
+@pytest.fixture
+def small(tiny_faces):
+    """The tiny data module with 8 training identities and evaluation batches of 6."""
+    return lambda **overrides: tiny_faces(
+        **{"num_train_identities": 8, "eval_batch_size": 6, **overrides}
     )
-    kwargs.update(overrides)
-    return SyntheticFacesDataModule(**kwargs)
 
 
-def test_train_batches_are_identity_balanced_and_preprocessed() -> None:
+def test_train_batches_are_identity_balanced_and_preprocessed(small) -> None:
     data = small()
     data.setup("fit")
     loader = data.train_dataloader()
@@ -36,7 +28,7 @@ def test_train_batches_are_identity_balanced_and_preprocessed() -> None:
     assert data.num_classes == 8
 
 
-def test_eval_pairs_and_stages() -> None:
+def test_eval_pairs_and_stages(small) -> None:
     data = small()
     data.setup("validate")
     batch = next(iter(data.val_dataloader()))
@@ -50,7 +42,7 @@ def test_eval_pairs_and_stages() -> None:
     assert not torch.equal(batch["image1"], test_batch["image1"])
 
 
-def test_embedding_fit_loader_uses_eval_transforms() -> None:
+def test_embedding_fit_loader_uses_eval_transforms(small) -> None:
     data = small()
     loader = data.embedding_fit_dataloader(max_images=10)
     batches = list(loader)
@@ -60,7 +52,7 @@ def test_embedding_fit_loader_uses_eval_transforms() -> None:
     torch.testing.assert_close(images, again)  # deterministic: no augmentation
 
 
-def test_loader_defaults_follow_the_machine() -> None:
+def test_loader_defaults_follow_the_machine(small) -> None:
     data = SyntheticFacesDataModule()
     assert data.num_workers == default_num_workers()
     assert data.pin_memory == torch.cuda.is_available()
@@ -68,7 +60,7 @@ def test_loader_defaults_follow_the_machine() -> None:
     assert small(input_size=(47, 47)).input_size == (47, 47)
 
 
-def test_prerendered_training_images_match_lazy_rendering() -> None:
+def test_prerendered_training_images_match_lazy_rendering(small) -> None:
     lazy = small(prerender_train_images=False)
     eager = small()
     lazy_set = lazy.build_train_dataset(lazy.sample_transforms(train=False))
@@ -87,7 +79,7 @@ def test_prerendered_training_images_match_lazy_rendering() -> None:
 
 
 def test_prerendering_in_worker_processes_keeps_the_order() -> None:
-    from lightning_deepvision.datasets.synthetic_faces import SyntheticFaces, render_images
+    from lightning_deepvision.datasets.synthetic import SyntheticFaces, render_images
 
     faces = SyntheticFaces("train", num_identities=3, images_per_identity=3, image_size=(32, 28))
     rendered = render_images(faces, num_workers=2, batch_size=2)
@@ -97,8 +89,6 @@ def test_prerendering_in_worker_processes_keeps_the_order() -> None:
 
 
 def test_rendered_faces_checks_its_images() -> None:
-    import pytest
-
     from lightning_deepvision.datasets import RenderedFaces
 
     with pytest.raises(ValueError, match=r"N = len\(targets\) = 3"):
@@ -107,7 +97,7 @@ def test_rendered_faces_checks_its_images() -> None:
     assert set(faces[1]) == {"image", "label"} and int(faces[1]["label"]) == 1
 
 
-def test_prerendering_leaves_the_global_random_state_alone() -> None:
+def test_prerendering_leaves_the_global_random_state_alone(small) -> None:
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import pytest
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import seed_everything
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
@@ -33,6 +33,7 @@ from lightning_deepvision.datasets.identity_folder import IdentityFolder
 from lightning_deepvision.metrics import kfold_verification_accuracy, pair_scores
 from lightning_deepvision.metrics.functional import verification_auroc
 from lightning_deepvision.tasks import VerificationTask
+from lightning_deepvision.testing.trainers import quiet_trainer
 
 PEOPLE = [f"s{i}" for i in range(1, 41)]
 # Identity-disjoint and deterministic: the first 28 people train, the last 12 are only verified.
@@ -156,18 +157,12 @@ def test_deepid2_features_beat_raw_pixels_on_unseen_att_people(
     )
     # Honesty: the softmax covers the training people only, and no evaluation person is among them.
     assert data.num_classes == len(TRAIN_PEOPLE)
-    train_people = set(data.train_dataset.classes)  # type: ignore[union-attr]
+    train_people = set(data.dataset("train").classes)  # type: ignore[union-attr]
     assert train_people == set(TRAIN_PEOPLE) and not train_people & set(EVAL_PEOPLE)
 
     model = VerificationTask(backbone="deepid2", in_chans=1, lr=0.01, balance_pairs=True)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
+    trainer = quiet_trainer(
         max_epochs=60,  # 5 identity-balanced batches of 56 per epoch
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         limit_val_batches=0,
         num_sanity_val_steps=0,
         default_root_dir=tmp_path,

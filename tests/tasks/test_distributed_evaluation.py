@@ -8,40 +8,25 @@ from pathlib import Path
 
 import pytest
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import seed_everything
 
-from lightning_deepvision.datamodules import SyntheticFacesDataModule
 from lightning_deepvision.tasks import VerificationTask
+from lightning_deepvision.testing.trainers import quiet_trainer
 
 
-def _validate(model: VerificationTask, tmp_path: Path, **trainer_kwargs) -> dict[str, float]:
-    data = SyntheticFacesDataModule(
-        num_train_identities=4,
-        images_per_train_identity=2,
-        num_eval_identities=20,
-        images_per_eval_identity=3,
-        num_folds=5,
-        pairs_per_fold=4,  # 20 pairs on 3 ranks: the padded sampler repeats one pair
-        eval_batch_size=5,
-        num_workers=0,
-    )
-    trainer = Trainer(
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        **trainer_kwargs,
-    )
+def _validate(model: VerificationTask, data, tmp_path: Path, **trainer_kwargs) -> dict[str, float]:
+    trainer = quiet_trainer(default_root_dir=tmp_path, **trainer_kwargs)
     return trainer.validate(model, datamodule=data, verbose=False)[0]
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="needs torch.distributed")
-def test_three_processes_match_one(tmp_path: Path) -> None:
+def test_three_processes_match_one(tmp_path: Path, tiny_faces) -> None:
     seed_everything(0)
     model = VerificationTask(backbone="deepid2_tiny", num_identities=4)
-    single = _validate(model, tmp_path, devices=1)
-    triple = _validate(model, tmp_path, devices=3, strategy="ddp_spawn")
+    # 20 pairs on 3 ranks: the padded sampler repeats one pair.
+    data = tiny_faces(num_train_identities=4, num_folds=5, eval_batch_size=5)
+    single = _validate(model, data, tmp_path, devices=1)
+    triple = _validate(model, data, tmp_path, devices=3, strategy="ddp_spawn")
     assert set(single) == set(triple)
     for key, value in single.items():
         assert triple[key] == pytest.approx(value, abs=1e-6), key

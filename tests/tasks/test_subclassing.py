@@ -3,7 +3,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Trainer
 
-from lightning_deepvision.datamodules import FaceVerificationDataModule
+from lightning_deepvision.datamodules import IdentityFolderLFWDataModule
 from lightning_deepvision.testing import write_identity_folder, write_lfw
 from tests.tasks.my_verifier import L2NormVerifier, TinyFaceNet
 
@@ -11,7 +11,7 @@ from tests.tasks.my_verifier import L2NormVerifier, TinyFaceNet
 def test_user_subclass_with_own_backbone_trains_on_writer_data(tmp_path: Path) -> None:
     train_root = write_identity_folder(tmp_path / "train", num_identities=6, images_per_identity=4)
     lfw_root = write_lfw(tmp_path / "lfw", num_people=20, images_per_person=3, pairs_per_fold=2)
-    data = FaceVerificationDataModule(
+    data = IdentityFolderLFWDataModule(
         train_root=train_root,
         lfw_root=lfw_root,
         identities_per_batch=3,

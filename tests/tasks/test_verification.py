@@ -5,43 +5,18 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger
 
-from lightning_deepvision.datamodules import SyntheticFacesDataModule
 from lightning_deepvision.tasks import VerificationTask
-
-
-def tiny_data(**overrides) -> SyntheticFacesDataModule:
-    kwargs = dict(
-        num_train_identities=12,
-        images_per_train_identity=4,
-        num_eval_identities=20,
-        images_per_eval_identity=3,
-        num_folds=4,
-        pairs_per_fold=4,
-        identities_per_batch=4,
-        images_per_identity=2,
-        eval_batch_size=8,
-        num_workers=0,
-    )
-    kwargs.update(overrides)
-    return SyntheticFacesDataModule(**kwargs)
+from lightning_deepvision.testing.trainers import quiet_trainer
 
 
 def cpu_trainer(tmp_path: Path, **overrides) -> Trainer:
-    kwargs = dict(
-        accelerator="cpu",
-        devices=1,
-        logger=CSVLogger(tmp_path),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    kwargs.update(overrides)
-    return Trainer(**kwargs)
+    options = {"logger": CSVLogger(tmp_path), "default_root_dir": tmp_path, **overrides}
+    return quiet_trainer(enable_checkpointing=True, **options)
 
 
-def test_fast_dev_run_all_stages_deepid2plus_tiny(tmp_path: Path) -> None:
+def test_fast_dev_run_all_stages_deepid2plus_tiny(tmp_path: Path, tiny_faces) -> None:
     model = VerificationTask(backbone="deepid2plus_tiny")
-    data = tiny_data()
+    data = tiny_faces()
     trainer = cpu_trainer(tmp_path, fast_dev_run=True)
     trainer.fit(model, datamodule=data)
     assert model.hparams.num_identities == 12
@@ -70,10 +45,10 @@ def test_monitor_and_mode() -> None:
     assert VerificationTask.mode == "max"
 
 
-def test_checkpoint_is_weights_only_and_restores(tmp_path: Path) -> None:
+def test_checkpoint_is_weights_only_and_restores(tmp_path: Path, tiny_faces) -> None:
     seed_everything(0)
     model = VerificationTask(backbone="deepid2_tiny", flip_test="none")
-    data = tiny_data()
+    data = tiny_faces()
     trainer = cpu_trainer(tmp_path, max_steps=2, limit_val_batches=1)
     trainer.fit(model, datamodule=data)
     path = tmp_path / "model.ckpt"
@@ -90,14 +65,14 @@ def test_checkpoint_is_weights_only_and_restores(tmp_path: Path) -> None:
     torch.testing.assert_close(restored.joint_losses[-1].verification.margin, margin)
 
 
-def test_module_backbone_is_left_out_of_hparams(tmp_path: Path) -> None:
+def test_module_backbone_is_left_out_of_hparams(tmp_path: Path, tiny_faces) -> None:
     from tests.tasks.my_verifier import TinyFaceNet
 
     model = VerificationTask(backbone=TinyFaceNet(dim=24), num_identities=5, flip_test="mean")
     assert model.hparams.backbone == "module:tests.tasks.my_verifier.TinyFaceNet"
     assert model.level_features == [24]
     trainer = cpu_trainer(tmp_path, max_steps=1, limit_val_batches=0)
-    trainer.fit(model, datamodule=tiny_data(num_train_identities=5))
+    trainer.fit(model, datamodule=tiny_faces(num_train_identities=5))
     path = tmp_path / "m.ckpt"
     trainer.save_checkpoint(path)
     torch.load(path, weights_only=True)
@@ -112,14 +87,14 @@ def test_level_weights_must_match_levels() -> None:
         VerificationTask(backbone="deepid2plus_tiny", level_weights=[1.0, 1.0])
 
 
-def _train_batch(**overrides) -> dict:
-    data = tiny_data(**overrides)
+def _train_batch(tiny_faces, **overrides) -> dict:
+    data = tiny_faces(**overrides)
     data.setup("fit")
     return next(iter(data.train_dataloader()))
 
 
-def test_level_weights_scale_the_loss() -> None:
-    batch = _train_batch()
+def test_level_weights_scale_the_loss(tiny_faces) -> None:
+    batch = _train_batch(tiny_faces)
     model = VerificationTask(
         backbone="deepid2plus_tiny", num_identities=12, level_weights=[0.0, 0.0, 0.0, 2.0]
     )
@@ -134,18 +109,19 @@ def test_level_weights_scale_the_loss() -> None:
 
 
 @pytest.mark.parametrize("scoring", ["l2", "hamming", "joint_bayesian"])
-def test_scoring_methods_validate(tmp_path: Path, scoring: str) -> None:
+def test_scoring_methods_validate(tmp_path: Path, scoring: str, tiny_faces) -> None:
     model = VerificationTask(backbone="deepid2_tiny", num_identities=12, scoring=scoring)
     trainer = cpu_trainer(tmp_path, limit_val_batches=2)
-    metrics = trainer.validate(model, datamodule=tiny_data())[0]
+    metrics = trainer.validate(model, datamodule=tiny_faces())[0]
     assert 0.0 <= metrics["val/accuracy"] <= 1.0
     if scoring == "joint_bayesian":
-        assert model.joint_bayesian.is_fitted
+        assert model.scorer.is_fitted
 
 
-def test_training_reduces_the_loss() -> None:
+def test_training_reduces_the_loss(tiny_faces) -> None:
     seed_everything(0)
     batch = _train_batch(
+        tiny_faces,
         num_train_identities=6,
         images_per_train_identity=6,
         identities_per_batch=6,
@@ -164,7 +140,7 @@ def test_training_reduces_the_loss() -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_verification_warmup_ramps_lambda(tmp_path: Path) -> None:
+def test_verification_warmup_ramps_lambda(tmp_path: Path, tiny_faces) -> None:
     model = VerificationTask(
         backbone="deepid2_tiny", verification_weight=0.05, verification_warmup_steps=4
     )
@@ -176,15 +152,15 @@ def test_verification_warmup_ramps_lambda(tmp_path: Path) -> None:
             seen.append(float(pl_module.joint_losses[-1].verification_weight))
 
     trainer.callbacks.append(Spy())
-    trainer.fit(model, datamodule=tiny_data())
+    trainer.fit(model, datamodule=tiny_faces())
     assert seen == pytest.approx([0.0, 0.0125, 0.025])
     assert VerificationTask(backbone="deepid2_tiny").current_verification_weight() == 0.05
 
 
-def test_cosine_schedule_spans_max_steps(tmp_path: Path) -> None:
+def test_cosine_schedule_spans_max_steps(tmp_path: Path, tiny_faces) -> None:
     model = VerificationTask(backbone="deepid2_tiny", lr=0.01)
     trainer = cpu_trainer(tmp_path, max_steps=4, limit_val_batches=0)
-    trainer.fit(model, datamodule=tiny_data())
+    trainer.fit(model, datamodule=tiny_faces())
     scheduler = trainer.lr_scheduler_configs[0]
     assert scheduler.interval == "step"
     assert scheduler.scheduler.T_max == 4

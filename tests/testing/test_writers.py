@@ -125,7 +125,7 @@ def test_lfw_images_hold_the_rendered_face_in_the_central_half(lfw_root: Path) -
     from torchvision.transforms.v2 import functional as F
 
     from lightning_deepvision.datasets.image_io import read_image
-    from lightning_deepvision.datasets.synthetic_faces import render_face
+    from lightning_deepvision.datasets.synthetic import render_face
 
     image = read_image(lfw_root / "lfw" / lfw_person_name(7) / f"{lfw_person_name(7)}_0002.jpg")
     centre = F.center_crop(image, [125, 125]).float()
