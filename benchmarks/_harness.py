@@ -145,3 +145,26 @@ def apply_host_memory_option(args: argparse.Namespace) -> None:
     """Apply ``--host-memory`` to this process and say what is in effect."""
     applied = args.host_memory == "reuse" and reuse_freed_host_memory()
     print(f"host memory: {'reuse freed memory' if applied else 'glibc default (release)'}")
+
+
+def parse_step_benchmark_args(
+    description: str | None, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> tuple[argparse.Namespace, list[dict[str, torch.Tensor]]]:
+    """The options every training-step benchmark shares, and its fixed face batches.
+
+    ``--batch-size`` (128, 4 images per identity), ``--steps`` (15) and ``--host-memory``
+    (applied before returning); ``extra`` adds a benchmark's own options.
+
+    Returns:
+        The parsed arguments and 4 identity-balanced 55x47 batches.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=15)
+    add_host_memory_option(parser)
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args()
+    apply_host_memory_option(args)
+    args.identities = args.batch_size // 4
+    return args, make_batches(4, args.batch_size, args.identities, 4, (55, 47))

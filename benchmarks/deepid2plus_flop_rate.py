@@ -11,17 +11,13 @@ running ``VerificationTask``; the matmul rate is measured in the same run. Targe
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 from _harness import (
-    add_host_memory_option,
-    apply_host_memory_option,
     build_task,
     lightning_step_times,
-    make_batches,
     matmul_flops_per_second,
     median_after_warmup,
+    parse_step_benchmark_args,
 )
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -36,15 +32,8 @@ def step_flops(batch: dict[str, torch.Tensor], identities: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=15)
-    add_host_memory_option(parser)
-    args = parser.parse_args()
-    apply_host_memory_option(args)
-
-    identities = args.batch_size // 4
-    batches = make_batches(4, args.batch_size, identities, 4, (55, 47))
+    args, batches = parse_step_benchmark_args(__doc__)
+    identities = args.identities
     flops = step_flops(batches[0], identities)
     matmul_before = matmul_flops_per_second()
     seconds = median_after_warmup(

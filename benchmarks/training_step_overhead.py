@@ -14,28 +14,21 @@ import statistics
 
 import torch
 from _harness import (
-    add_host_memory_option,
-    apply_host_memory_option,
     build_task,
     lightning_step_times,
-    make_batches,
     median_after_warmup,
+    parse_step_benchmark_args,
     plain_step_times,
 )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backbone", default="deepid2plus")
-    parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
-    add_host_memory_option(parser)
-    args = parser.parse_args()
-    apply_host_memory_option(args)
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--backbone", default="deepid2plus")
+        parser.add_argument("--rounds", type=int, default=3)
 
-    identities = args.batch_size // 4
-    batches = make_batches(4, args.batch_size, identities, 4, (55, 47))
+    args, batches = parse_step_benchmark_args(__doc__, options)
+    identities = args.identities
     ratios, task_medians, plain_medians = [], [], []
     for round_index in range(args.rounds):
         torch.manual_seed(round_index)

@@ -8,6 +8,7 @@ metric collection cloned per stage, the optimiser and schedule, and the transfer
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -21,6 +22,8 @@ from torchmetrics import MetricCollection
 
 from lightning_deepvision.models.registry import create_model
 from lightning_deepvision.tasks.transfer import load_matching_weights
+
+log = logging.getLogger(__name__)
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
 SchedulerName = Literal["cosine", "step", "none"]
@@ -181,6 +184,22 @@ class BaseTask(LightningModule):
     def configure_metrics(self) -> MetricCollection | None:
         """Return the metrics, cloned per stage by the base (override)."""
         return None
+
+    def result_summary(self, metrics: Mapping[str, Any]) -> str | None:
+        """One line stating the run's result from the logged ``metrics`` (override).
+
+        The CLI prints it when ``fit``/``validate``/``test`` ends, after the progress bar has
+        finished. The default names the :attr:`monitor` value when it was logged.
+        """
+        if self.monitor in metrics:
+            return f"{self.monitor} = {float(metrics[self.monitor]):.4f}"
+        return None
+
+    def on_fit_end(self) -> None:
+        """Log the result line (the CLI also prints it once the progress bar is gone)."""
+        summary = self.result_summary(self.trainer.callback_metrics)
+        if summary:
+            log.info(summary)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _configure_heads_once(self) -> None:

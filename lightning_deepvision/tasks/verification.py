@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Protocol, cast, runtime_checkable
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchmetrics import MetricCollection
@@ -321,20 +321,20 @@ class VerificationTask(BaseTask):
         out.update({k: batch[k] for k in ("label", "index") if k in batch})
         return out
 
-    def on_fit_end(self) -> None:
-        """Print the last validation result: the recipe's answer to "how well does it verify?"."""
-        metrics = self.trainer.callback_metrics
-        if "val/accuracy" not in metrics:
-            return
-        parts = [f"val/accuracy = {float(metrics['val/accuracy']):.4f}"]
-        if "val/accuracy_std" in metrics:
-            parts[0] += f" ± {float(metrics['val/accuracy_std']):.4f} over folds"
+    def result_summary(self, metrics: Mapping[str, Any]) -> str | None:
+        """The recipe's answer to "how well does it verify?", from the logged metrics."""
+        prefix = next((p for p in ("test", "val") if f"{p}/accuracy" in metrics), None)
+        if prefix is None:
+            return None
+        parts = [f"{prefix}/accuracy = {float(metrics[f'{prefix}/accuracy']):.4f}"]
+        if f"{prefix}/accuracy_std" in metrics:
+            parts[0] += f" ± {float(metrics[f'{prefix}/accuracy_std']):.4f} over folds"
         parts += [
-            f"{key} = {float(metrics[key]):.4f}"
-            for key in ("val/auc", "val/tar_at_far")
-            if key in metrics
+            f"{key} = {float(value):.4f}"
+            for key, value in metrics.items()
+            if key.startswith((f"{prefix}/auc", f"{prefix}/tar_at_far"))
         ]
-        rank_zero_info("Verification on held-out pairs: " + ", ".join(parts))
+        return "Verification on held-out pairs: " + ", ".join(parts)
 
     # -- scorers that learn (Joint Bayesian) ---------------------------------------------------
     def on_validation_epoch_start(self) -> None:

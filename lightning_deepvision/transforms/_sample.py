@@ -38,3 +38,16 @@ class SampleToImage(v2.ToImage):
                 return sample
             return {**sample, "image": v2.functional.to_image(image)}
         return super().forward(*inputs)
+
+
+def jittered_crop(size: tuple[int, int], scale_jitter: float) -> v2.RandomResizedCrop:
+    """The small scale/translation jitter of the face and window presets.
+
+    A random crop of ``(1 - scale_jitter, 1)`` of the area at about the output's aspect,
+    resized to ``size``. The aspect ratio may vary by 5 % either way, so crops do not always
+    share the exact shape.
+    """
+    ratio = size[1] / size[0]
+    return v2.RandomResizedCrop(
+        size, scale=(1.0 - scale_jitter, 1.0), ratio=(ratio * 0.95, ratio / 0.95), antialias=True
+    )

@@ -34,7 +34,7 @@ from torch.utils._pytree import tree_flatten
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from lightning_deepvision.transforms._sample import SampleToImage
+from lightning_deepvision.transforms._sample import SampleToImage, jittered_crop
 
 __all__ = ["DETECTION_MEAN", "DETECTION_STD", "PER_BOX_KEYS", "detection_transforms"]
 
@@ -116,15 +116,7 @@ def detection_transforms(
     if train and flip:
         steps.append(v2.RandomHorizontalFlip())
     if train and scale_jitter > 0:
-        ratio = size[1] / size[0]
-        steps.append(
-            v2.RandomResizedCrop(
-                size,
-                scale=(1.0 - scale_jitter, 1.0),
-                ratio=(ratio * 0.95, ratio / 0.95),
-                antialias=True,
-            )
-        )
+        steps.append(jittered_crop(size, scale_jitter))
     else:
         steps.append(v2.Resize(size, antialias=True))
     if train and color_jitter > 0:

@@ -26,7 +26,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from lightning_deepvision.datasets.face_parts import HFLIP_LABEL_PERMUTATION
-from lightning_deepvision.transforms._sample import SampleToImage
+from lightning_deepvision.transforms._sample import SampleToImage, jittered_crop
 
 __all__ = [
     "CELEBA_LANDMARKS",
@@ -188,15 +188,7 @@ def face_transforms(
     if center_crop_fraction < 1.0:
         steps.append(_CenterCropFraction(center_crop_fraction))
     if train:
-        ratio = size[1] / size[0]
-        steps.append(
-            v2.RandomResizedCrop(
-                size,
-                scale=(1.0 - scale_jitter, 1.0),
-                ratio=(ratio * 0.95, ratio / 0.95),
-                antialias=True,
-            )
-        )
+        steps.append(jittered_crop(size, scale_jitter))
         if flip:
             steps.append(FaceHorizontalFlip())
     else:
