@@ -25,6 +25,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Filter the warnings the tiny fixtures cause by design (each with its reason)."""
+    # Tiny pair sets have a handful of mismatched pairs: no FAR of 1 % is resolvable there.
+    # tests/metrics/test_verification.py checks that the warning is raised.
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore::lightning_deepvision.metrics.verification.UnresolvableFARWarning",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_process_wide_allocator_change(monkeypatch: pytest.MonkeyPatch) -> None:
     """Never change glibc's allocator in the test process (recipes list ``ReuseHostMemory``).

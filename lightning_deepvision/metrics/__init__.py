@@ -24,7 +24,9 @@ from lightning_deepvision.metrics.verification import (
     KFoldVerificationAccuracy,
     PairScoreMetric,
     TARAtFAR,
+    UnresolvableFARWarning,
     VerificationAUROC,
+    far_label,
 )
 
 __all__ = [
@@ -39,10 +41,12 @@ __all__ = [
     "ScoreMethod",
     "ScoringName",
     "TARAtFAR",
+    "UnresolvableFARWarning",
     "VerificationAUROC",
     "best_threshold",
     "binarize",
     "build_scorer",
+    "far_label",
     "first_occurrence",
     "kfold_verification_accuracy",
     "pair_scores",

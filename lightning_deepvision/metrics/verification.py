@@ -6,6 +6,7 @@ used by DeepID2 (Sun, Wang, Tang, NIPS 2014) and DeepID2+ (CVPR 2015).
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 from typing import Any, Literal
 
@@ -21,7 +22,14 @@ from lightning_deepvision.metrics.functional import (
     verification_auroc,
 )
 
-__all__ = ["KFoldVerificationAccuracy", "PairScoreMetric", "TARAtFAR", "VerificationAUROC"]
+__all__ = [
+    "KFoldVerificationAccuracy",
+    "PairScoreMetric",
+    "TARAtFAR",
+    "UnresolvableFARWarning",
+    "VerificationAUROC",
+    "far_label",
+]
 
 
 class PairScoreMetric(Metric):
@@ -144,20 +152,52 @@ class VerificationAUROC(PairScoreMetric):
         return verification_auroc(scores, same)
 
 
+class UnresolvableFARWarning(UserWarning):
+    """The requested FAR is below one false accept on the evaluated mismatched pairs."""
+
+
+def far_label(far: float) -> str:
+    """``far`` as metric names carry it: ``0.01`` → ``"1e-2"``, ``0.005`` → ``"5e-3"``."""
+    mantissa, exponent = f"{far:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 class TARAtFAR(PairScoreMetric):
     """True accept rate at a false accept rate of at most ``far``.
 
+    A FAR below ``1 / number of mismatched pairs`` cannot be resolved: no threshold admits a
+    fraction of a false accept, so the TAR reported is the one at zero false accepts. With
+    LFW-sized folds of 300 mismatched pairs a fold, 1e-3 is below one false accept per fold;
+    :meth:`compute` warns (once per metric) when that happens. Name the logged value after its
+    FAR (:attr:`name`, e.g. ``tar_at_far_1e-2``).
+
     Args:
-        far: Maximum false accept rate (default 0.1 %).
+        far: Maximum false accept rate (default 1 %).
         kwargs: Passed to :class:`torchmetrics.Metric`.
     """
 
-    def __init__(self, far: float = 1e-3, **kwargs: Any) -> None:
+    def __init__(self, far: float = 1e-2, **kwargs: Any) -> None:
         if not 0.0 <= far <= 1.0:
             raise ValueError(f"far must be in [0, 1], got {far}")
         super().__init__(**kwargs)
         self.far = far
+        self._warned = False
+
+    @property
+    def name(self) -> str:
+        """The metric's name with its FAR, e.g. ``"tar_at_far_1e-2"``."""
+        return f"tar_at_far_{far_label(self.far)}"
 
     def compute_pairs(self, scores: Tensor, same: Tensor, folds: Tensor) -> Tensor:
         """TAR at the given FAR."""
+        negatives = int((~same).sum())
+        if 0 < self.far * negatives < 1 and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"TAR at FAR {self.far:g} is not resolvable on {negatives} mismatched pairs "
+                f"(one false accept is a FAR of {1 / negatives:.2g}): the value reported is the "
+                f"TAR at zero false accepts; choose far >= {1 / negatives:.2g} or more pairs",
+                UnresolvableFARWarning,
+                stacklevel=2,
+            )
         return tar_at_far(scores, same, self.far)

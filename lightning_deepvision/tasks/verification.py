@@ -89,7 +89,9 @@ class VerificationTask(BaseTask):
         flip_test: Combine each image's embedding with its mirror's: ``"concat"`` (as DeepID2+
             feeds a region and its flip to the verifier), ``"mean"`` or ``"none"``.
         binarize_threshold: Activation threshold of the binary codes for ``"hamming"``.
-        far: False accept rate of the reported TAR.
+        far: False accept rate of the reported TAR, logged as ``tar_at_far_<far>`` (e.g.
+            ``val/tar_at_far_1e-2``). Choose one the evaluation set resolves: at least
+            1 / (number of mismatched pairs); below it the metric warns.
         joint_bayesian_pca_dim: PCA dimension before Joint Bayesian (DeepID2 uses 180 for its
             4000-d concatenation); ``None`` keeps the full dimension.
         joint_bayesian_max_images: Training images embedded to fit Joint Bayesian.
@@ -121,7 +123,7 @@ class VerificationTask(BaseTask):
         scoring: ScoringName = "cosine",
         flip_test: FlipTest = "concat",
         binarize_threshold: float = 0.0,
-        far: float = 1e-3,
+        far: float = 1e-2,
         joint_bayesian_pca_dim: int | None = None,
         joint_bayesian_max_images: int = 10000,
         channels_last: bool = True,
@@ -206,12 +208,13 @@ class VerificationTask(BaseTask):
 
     def configure_metrics(self) -> MetricCollection:
         """LFW-protocol pair metrics (cloned for validation and test by the base)."""
+        tar = TARAtFAR(far=self.hp.far)
         return MetricCollection(
             {
                 "accuracy": KFoldVerificationAccuracy(statistic="mean"),
                 "accuracy_std": KFoldVerificationAccuracy(statistic="std"),
                 "auc": VerificationAUROC(),
-                "tar_at_far": TARAtFAR(far=self.hp.far),
+                tar.name: tar,
             }
         )
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -306,3 +307,21 @@ def test_compute_before_update_is_nan_and_bad_update_raises() -> None:
         metric.update(torch.zeros(3), torch.zeros(2), torch.zeros(3), torch.arange(3))
     with pytest.raises(ValueError, match="statistic"):
         KFoldVerificationAccuracy("median")  # type: ignore[arg-type]
+
+
+def test_tar_at_far_names_its_far_and_warns_when_unresolvable() -> None:
+    from lightning_deepvision.metrics import TARAtFAR, UnresolvableFARWarning, far_label
+
+    assert far_label(1e-2) == "1e-2" and far_label(0.005) == "5e-3" and far_label(1e-3) == "1e-3"
+    metric = TARAtFAR(far=1e-2)
+    assert metric.name == "tar_at_far_1e-2"
+    scores = torch.linspace(0, 1, 40)
+    same = torch.arange(40) >= 20  # 20 mismatched pairs: one false accept is a FAR of 0.05
+    metric.update(scores, same, torch.zeros(40, dtype=torch.long), torch.arange(40))
+    with pytest.warns(UnresolvableFARWarning, match="not resolvable on 20 mismatched pairs"):
+        assert float(metric.compute()) == 1.0
+    resolvable = TARAtFAR(far=0.05)
+    resolvable.update(scores, same, torch.zeros(40, dtype=torch.long), torch.arange(40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnresolvableFARWarning)
+        resolvable.compute()
