@@ -12,6 +12,9 @@ Example:
     torch.Size([3, 250, 250])
 """
 
+from typing import TYPE_CHECKING
+
+from lightning_deepvision._lazy import lazy_exports
 from lightning_deepvision.testing.identity_folder import (
     refuse_existing,
     save_image,
@@ -19,10 +22,17 @@ from lightning_deepvision.testing.identity_folder import (
 )
 from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
 
+if TYPE_CHECKING:
+    from lightning_deepvision.testing.trainers import quiet_trainer
+
 __all__ = [
     "lfw_person_name",
+    "quiet_trainer",
     "refuse_existing",
     "save_image",
     "write_identity_folder",
     "write_lfw",
 ]
+
+# Lightning is imported only by the one helper that needs it.
+__getattr__, __dir__ = lazy_exports(__name__, {"quiet_trainer": "trainers"}, __all__)
