@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 from lightning_deepvision._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from lightning_deepvision.models.alexnet import AlexNet
     from lightning_deepvision.models.deepid import DeepID
     from lightning_deepvision.models.joint_bayesian import JointBayesian
     from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
+    from lightning_deepvision.models.layers.response_norm import LocalResponseNorm
     from lightning_deepvision.models.registry import (
         create_model,
         list_models,
@@ -22,8 +24,10 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AlexNet",
     "DeepID",
     "JointBayesian",
+    "LocalResponseNorm",
     "LocallyConnected2d",
     "LocallySharedConv2d",
     "create_model",
@@ -34,8 +38,10 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
+    "AlexNet": "alexnet",
     "DeepID": "deepid",
     "JointBayesian": "joint_bayesian",
+    "LocalResponseNorm": "layers.response_norm",
     "LocallyConnected2d": "layers",
     "LocallySharedConv2d": "layers",
     "create_model": "registry",
