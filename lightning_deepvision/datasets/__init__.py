@@ -26,6 +26,20 @@ from lightning_deepvision.datasets.lfw import (
 )
 
 if TYPE_CHECKING:
+    from lightning_deepvision.datasets.caltech import (
+        CaltechPedestrian,
+        CaltechWindows,
+        SeqFile,
+        evaluation_ground_truth,
+        read_bbgt,
+        read_vbb,
+    )
+    from lightning_deepvision.datasets.image_folder import (
+        ClassSetMismatchError,
+        ImageFolderDataset,
+        decode_image_file,
+    )
+    from lightning_deepvision.datasets.imagenet import ImageNet
     from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
     from lightning_deepvision.datasets.synthetic import (
         RenderedFaces,
@@ -34,27 +48,47 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "CaltechPedestrian",
+    "CaltechWindows",
+    "ClassSetMismatchError",
     "CorruptImageError",
     "DatasetNotFoundError",
     "IdentityBalancedSampler",
     "IdentityFolder",
+    "ImageFolderDataset",
+    "ImageNet",
     "LFWPairs",
     "LFWPeople",
     "LabelledImageList",
     "MalformedAnnotationError",
     "MissingImageError",
     "RenderedFaces",
+    "SeqFile",
     "SyntheticFacePairs",
     "SyntheticFaces",
+    "decode_image_file",
+    "evaluation_ground_truth",
+    "read_bbgt",
     "read_image",
     "read_lfw_pairs_file",
     "read_lfw_people_file",
+    "read_vbb",
     "split_identities",
 ]
 
 # Imported on first access so that importing this package never depends on them (and stays
 # cheap): name -> sub-module.
 _LAZY = {
+    "CaltechPedestrian": "caltech",
+    "CaltechWindows": "caltech",
+    "SeqFile": "caltech",
+    "evaluation_ground_truth": "caltech",
+    "read_bbgt": "caltech",
+    "read_vbb": "caltech",
+    "ClassSetMismatchError": "image_folder",
+    "ImageFolderDataset": "image_folder",
+    "ImageNet": "imagenet",
+    "decode_image_file": "image_folder",
     "RenderedFaces": "synthetic",
     "SyntheticFaces": "synthetic",
     "SyntheticFacePairs": "synthetic",

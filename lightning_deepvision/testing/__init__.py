@@ -15,23 +15,33 @@ Example:
 from typing import TYPE_CHECKING
 
 from lightning_deepvision._lazy import lazy_exports
+from lightning_deepvision.testing.caltech import write_caltech, write_seq, write_vbb
 from lightning_deepvision.testing.identity_folder import (
     refuse_existing,
     save_image,
     write_identity_folder,
 )
+from lightning_deepvision.testing.image_folder import class_image, write_image_folder
+from lightning_deepvision.testing.imagenet import synthetic_synsets, write_imagenet
 from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
 
 if TYPE_CHECKING:
     from lightning_deepvision.testing.trainers import quiet_trainer
 
 __all__ = [
+    "class_image",
     "lfw_person_name",
     "quiet_trainer",
     "refuse_existing",
     "save_image",
+    "synthetic_synsets",
+    "write_caltech",
     "write_identity_folder",
+    "write_image_folder",
+    "write_imagenet",
     "write_lfw",
+    "write_seq",
+    "write_vbb",
 ]
 
 # Lightning is imported only by the one helper that needs it.
