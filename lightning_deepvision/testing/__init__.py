@@ -15,7 +15,6 @@ Example:
 from typing import TYPE_CHECKING
 
 from lightning_deepvision._lazy import lazy_exports
-from lightning_deepvision.testing.caltech import write_caltech, write_seq, write_vbb
 from lightning_deepvision.testing.identity_folder import (
     refuse_existing,
     save_image,
@@ -35,13 +34,10 @@ __all__ = [
     "refuse_existing",
     "save_image",
     "synthetic_synsets",
-    "write_caltech",
     "write_identity_folder",
     "write_image_folder",
     "write_imagenet",
     "write_lfw",
-    "write_seq",
-    "write_vbb",
 ]
 
 # Lightning is imported only by the one helper that needs it.
