@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         ReuseHostMemory,
         reuse_freed_host_memory,
     )
+    from lightning_deepvision.callbacks.miss_rate_curve import plot_miss_rate_curves
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "TaskEarlyStopping",
     "TaskModelCheckpoint",
     "VerificationROCLogger",
+    "plot_miss_rate_curves",
     "reuse_freed_host_memory",
 ]
 
@@ -33,6 +35,7 @@ _LAZY = {
     "TaskEarlyStopping": "checkpoint",
     "TaskModelCheckpoint": "checkpoint",
     "VerificationROCLogger": "verification_roc",
+    "plot_miss_rate_curves": "miss_rate_curve",
 }
 
 

@@ -1,4 +1,4 @@
-"""torchmetrics metrics that torchmetrics lacks: LFW k-fold pair verification, TAR@FAR, ..."""
+"""torchmetrics metrics that torchmetrics lacks: LFW pair verification, TAR@FAR, Caltech LAMR."""
 
 from lightning_deepvision.metrics.functional import (
     best_threshold,
@@ -6,6 +6,14 @@ from lightning_deepvision.metrics.functional import (
     kfold_verification_accuracy,
     tar_at_far,
     verification_auroc,
+)
+from lightning_deepvision.metrics.miss_rate import (
+    CALTECH_SETTINGS,
+    EvaluationSetting,
+    LogAverageMissRate,
+    MissRateCurve,
+    log_average_miss_rate,
+    miss_rate_curve,
 )
 from lightning_deepvision.metrics.scoring import (
     SCORERS,
@@ -30,12 +38,16 @@ from lightning_deepvision.metrics.verification import (
 )
 
 __all__ = [
+    "CALTECH_SETTINGS",
     "SCORERS",
     "CosineScorer",
+    "EvaluationSetting",
     "HammingScorer",
     "JointBayesianScorer",
     "KFoldVerificationAccuracy",
     "L2Scorer",
+    "LogAverageMissRate",
+    "MissRateCurve",
     "PairScoreMetric",
     "PairScorer",
     "ScoreMethod",
@@ -49,6 +61,8 @@ __all__ = [
     "far_label",
     "first_occurrence",
     "kfold_verification_accuracy",
+    "log_average_miss_rate",
+    "miss_rate_curve",
     "pair_scores",
     "tar_at_far",
     "verification_auroc",

@@ -25,6 +25,7 @@ __all__ = [
     "best_threshold",
     "first_occurrence",
     "kfold_verification_accuracy",
+    "log_average_miss_rate",
     "tar_at_far",
     "verification_auroc",
 ]
@@ -230,3 +231,8 @@ def verification_auroc(scores: Tensor, same: Tensor) -> Tensor:
     return binary_auroc(_ranks01(scores), same.long(), validate_args=False).to(
         torch.get_default_dtype()
     )
+
+
+# The Caltech log-average miss rate is at home in miss_rate.py, which imports first_occurrence
+# from this module: imported last, when everything it needs here is defined.
+from lightning_deepvision.metrics.miss_rate import log_average_miss_rate  # noqa: E402
