@@ -53,7 +53,9 @@ __all__ = [
     "check_same_classes",
     "class_folders",
     "decode_image_file",
+    "index_class_folders",
     "list_images",
+    "scan_directory",
 ]
 
 #: The splits an image-folder tree may have, in the order they are compared.
@@ -99,10 +101,31 @@ class ClassSetMismatchError(ValueError):
         )
 
 
+def scan_directory(directory: Path, extensions: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The sub-directories and the image files directly in ``directory``, each sorted.
+
+    Hidden entries (``.*``) are skipped. An entry named like an image (by ``extensions``) is
+    taken as a file without asking the file system, so that a flat folder of 50,000 images
+    costs no per-file call; only the others are checked for being directories (from the type
+    the directory scan already returned, without a ``stat``).
+    """
+    folders: list[str] = []
+    images: list[str] = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if name.lower().endswith(extensions):
+                images.append(name)
+            elif entry.is_dir():
+                folders.append(name)
+    return sorted(folders), sorted(images)
+
+
 def class_folders(directory: Path) -> list[str]:
     """The sorted names of the non-hidden sub-directories of ``directory``."""
-    with os.scandir(directory) as entries:
-        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+    return scan_directory(directory, IMAGE_EXTENSIONS)[0]
 
 
 def check_same_classes(
@@ -270,10 +293,8 @@ class IndexedImageDataset(Dataset[dict[str, Any]]):
 
     @property
     def targets(self) -> np.ndarray:
-        """The label of every sample (no decoding), as a read-only integer array."""
-        labels = self.index.labels.view()
-        labels.flags.writeable = False
-        return labels
+        """The label of every sample (no decoding), as a fresh ``int64`` array (a copy)."""
+        return self.index.labels.astype(np.int64)
 
     def __len__(self) -> int:
         return len(self.index)

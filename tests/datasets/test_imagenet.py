@@ -221,7 +221,7 @@ def test_unknown_wnid_in_the_kaggle_solution(roots: dict[str, Path], tmp_path: P
     [
         (lambda lines: ["ImageId;PredictionString", *lines[1:]], r":1: expected the header"),
         (
-            lambda lines: [*lines[:3], lines[3].rsplit(" ", 2)[0], *lines[4:]],
+            lambda lines: [*lines[:3], lines[3].split(",")[0] + ",", *lines[4:]],
             r":4: expected '<ImageId>",
         ),
         (lambda lines: [*lines, lines[1]], r":12: expected one row per image"),

@@ -1,0 +1,121 @@
+"""Input pipeline: ``ImageFolderDataset`` (torchvision.io decoding) vs ``ImageFolder`` + PIL.
+
+Both read the same JPEGs (an image-folder tree written by ``lightning_deepvision.testing`` at
+ImageNet's most common size, 500x375) and apply the same transforms v2 pipeline, AlexNet's
+training preset (``classification_transforms(train=True)``: shorter side to 256, centre 256
+square, random 227 crop, flip, PCA lighting, normalisation). The script measures in one run:
+
+(a) decoding alone, per image on one thread: ``decode_image_file`` (``torchvision.io``,
+    libjpeg-turbo straight into a tensor) vs torchvision's ``pil_loader`` + ``pil_to_tensor``;
+(b) the whole sample (decode + transforms) on one thread, as in a loader worker;
+(c) a ``DataLoader`` with ``--num-workers`` workers and batches of ``--batch-size``, one epoch
+    after a warm-up epoch: images/s.
+
+Rounds alternate the two sides; each figure is the median over ``--rounds``. Target for (b)
+and (c): ours / baseline >= 1.5.
+
+    python benchmarks/input_pipeline.py [--images 256] [--rounds 3] [--num-workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import pil_loader
+from torchvision.transforms.v2 import functional as F
+
+from lightning_deepvision.datasets.image_folder import ImageFolderDataset, decode_image_file
+from lightning_deepvision.testing import write_image_folder
+from lightning_deepvision.transforms.classification import classification_transforms
+
+
+def per_image_seconds(fn: Callable[[int], Any], count: int) -> float:
+    start = time.perf_counter()
+    for i in range(count):
+        fn(i)
+    return (time.perf_counter() - start) / count
+
+
+def loader_images_per_second(dataset: Dataset[Any], batch_size: int, workers: int) -> float:
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
+    for _ in loader:  # warm-up epoch: worker start-up, page cache
+        pass
+    start = time.perf_counter()
+    seen = sum(len(batch[0] if isinstance(batch, list) else batch["image"]) for batch in loader)
+    return seen / (time.perf_counter() - start)
+
+
+def median_ratio(name: str, ours: list[float], theirs: list[float], unit: str) -> None:
+    a, b = statistics.median(ours), statistics.median(theirs)
+    print(f"{name:<34} ours {a:9.1f} {unit}   ImageFolder+PIL {b:9.1f} {unit}   ratio {a / b:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+    classes = 8
+    transforms = classification_transforms(train=True)
+    with tempfile.TemporaryDirectory(prefix="input_pipeline_") as directory:
+        root = write_image_folder(
+            Path(directory),
+            num_classes=classes,
+            images_per_class={"train": max(1, args.images // classes)},
+            image_size=(375, 500),
+        )
+        ours = ImageFolderDataset(root, "train", transforms=transforms)
+        theirs = ImageFolder(str(root / "train"), transform=transforms)
+        count = len(ours)
+        assert count == len(theirs)
+        paths = [ours.path(i) for i in range(count)]
+        assert [Path(p) for p, _ in theirs.samples] == paths  # same files, same order
+        first = decode_image_file(paths[0])
+        reference = F.pil_to_tensor(pil_loader(str(paths[0])))
+        print(
+            f"{count} JPEGs of {tuple(first.shape)}; max |ours - PIL| = "
+            f"{(first.int() - reference.int()).abs().max().item()} (same pixels)"
+        )
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # what a DataLoader worker runs with
+        decode: tuple[list[float], list[float]] = ([], [])
+        sample: tuple[list[float], list[float]] = ([], [])
+        for _ in range(args.rounds):
+            decode[0].append(1 / per_image_seconds(lambda i: decode_image_file(paths[i]), count))
+            decode[1].append(
+                1 / per_image_seconds(lambda i: F.pil_to_tensor(pil_loader(str(paths[i]))), count)
+            )
+            sample[0].append(1 / per_image_seconds(ours.__getitem__, count))
+            sample[1].append(1 / per_image_seconds(theirs.__getitem__, count))
+        torch.set_num_threads(threads)
+        median_ratio("(a) decode, one thread", *decode, "img/s")
+        median_ratio("(b) decode + transforms, one thread", *sample, "img/s")
+
+        loader: tuple[list[float], list[float]] = ([], [])
+        for _ in range(args.rounds):
+            loader[0].append(loader_images_per_second(ours, args.batch_size, args.num_workers))
+            loader[1].append(loader_images_per_second(theirs, args.batch_size, args.num_workers))
+        median_ratio(f"(c) DataLoader, {args.num_workers} workers", *loader, "img/s")
+        print("target: ratio >= 1.5 for (b) and (c)")
+
+
+if __name__ == "__main__":
+    main()
