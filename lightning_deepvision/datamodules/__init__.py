@@ -6,6 +6,7 @@ from lightning_deepvision.datamodules.base import (
     KeepKeys,
     default_num_workers,
 )
+from lightning_deepvision.datamodules.caltech import CaltechDataModule, collate_frames
 from lightning_deepvision.datamodules.identity_folder_lfw import (
     FaceVerificationDataModule,
     IdentityFolderLFWDataModule,
@@ -15,11 +16,13 @@ from lightning_deepvision.datamodules.verification import VerificationDataModule
 
 __all__ = [
     "BaseDataModule",
+    "CaltechDataModule",
     "DatasetDataModule",
     "FaceVerificationDataModule",
     "IdentityFolderLFWDataModule",
     "KeepKeys",
     "SyntheticFacesDataModule",
     "VerificationDataModule",
+    "collate_frames",
     "default_num_workers",
 ]

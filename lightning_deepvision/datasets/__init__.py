@@ -26,6 +26,14 @@ from lightning_deepvision.datasets.lfw import (
 )
 
 if TYPE_CHECKING:
+    from lightning_deepvision.datasets.caltech import (
+        CaltechPedestrian,
+        CaltechWindows,
+        SeqFile,
+        evaluation_ground_truth,
+        read_bbgt,
+        read_vbb,
+    )
     from lightning_deepvision.datasets.image_folder import (
         ClassSetMismatchError,
         ImageFolderDataset,
@@ -40,6 +48,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "CaltechPedestrian",
+    "CaltechWindows",
     "ClassSetMismatchError",
     "CorruptImageError",
     "DatasetNotFoundError",
@@ -53,18 +63,28 @@ __all__ = [
     "MalformedAnnotationError",
     "MissingImageError",
     "RenderedFaces",
+    "SeqFile",
     "SyntheticFacePairs",
     "SyntheticFaces",
     "decode_image_file",
+    "evaluation_ground_truth",
+    "read_bbgt",
     "read_image",
     "read_lfw_pairs_file",
     "read_lfw_people_file",
+    "read_vbb",
     "split_identities",
 ]
 
 # Imported on first access so that importing this package never depends on them (and stays
 # cheap): name -> sub-module.
 _LAZY = {
+    "CaltechPedestrian": "caltech",
+    "CaltechWindows": "caltech",
+    "SeqFile": "caltech",
+    "evaluation_ground_truth": "caltech",
+    "read_bbgt": "caltech",
+    "read_vbb": "caltech",
     "ClassSetMismatchError": "image_folder",
     "ImageFolderDataset": "image_folder",
     "ImageNet": "imagenet",

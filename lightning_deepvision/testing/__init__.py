@@ -25,6 +25,7 @@ from lightning_deepvision.testing.imagenet import synthetic_synsets, write_image
 from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
 
 if TYPE_CHECKING:
+    from lightning_deepvision.testing.caltech import write_caltech, write_seq, write_vbb
     from lightning_deepvision.testing.trainers import quiet_trainer
 
 __all__ = [
@@ -34,11 +35,21 @@ __all__ = [
     "refuse_existing",
     "save_image",
     "synthetic_synsets",
+    "write_caltech",
     "write_identity_folder",
     "write_image_folder",
     "write_imagenet",
     "write_lfw",
+    "write_seq",
+    "write_vbb",
 ]
 
-# Lightning is imported only by the one helper that needs it.
-__getattr__, __dir__ = lazy_exports(__name__, {"quiet_trainer": "trainers"}, __all__)
+# Lightning is imported only by the one helper that needs it; the Caltech writers (through the
+# Caltech readers, which share the evaluation's rules) import torchmetrics.
+_LAZY = {
+    "quiet_trainer": "trainers",
+    "write_caltech": "caltech",
+    "write_seq": "caltech",
+    "write_vbb": "caltech",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
