@@ -11,10 +11,9 @@ Run: ``python benchmarks/kfold_protocol.py``.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
+from _harness import interleaved_best
 
 from lightning_deepvision.metrics import kfold_verification_accuracy, pair_scores
 
@@ -55,19 +54,6 @@ def naive(e1: np.ndarray, e2: np.ndarray, same: np.ndarray, folds: np.ndarray):
 def vectorised(e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor, folds: torch.Tensor):
     scores = pair_scores(e1, e2, "cosine")
     return kfold_verification_accuracy(scores, same, folds)
-
-
-def interleaved_best(fns: list, repeats: list[int]) -> list[tuple[float, object]]:
-    """Minimum wall time of each function, runs interleaved so that load spikes hit both."""
-    best = [float("inf")] * len(fns)
-    results: list[object] = [None] * len(fns)
-    for round_ in range(max(repeats)):
-        for k, fn in enumerate(fns):
-            if round_ < repeats[k]:
-                start = time.perf_counter()
-                results[k] = fn()
-                best[k] = min(best[k], time.perf_counter() - start)
-    return list(zip(best, results, strict=True))
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from kfold_protocol import interleaved_best
+from _harness import interleaved_best
 
 from lightning_deepvision.metrics import log_average_miss_rate
 from lightning_deepvision.metrics.miss_rate import ASPECT_RATIO, CALTECH_BOUNDS, FPPI_REFERENCE
