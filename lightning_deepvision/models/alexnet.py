@@ -32,6 +32,7 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from lightning_deepvision.models.layers._filter_bank import as_pair
+from lightning_deepvision.models.layers.classifier import LinearClassifierNet
 from lightning_deepvision.models.layers.response_norm import LocalResponseNorm
 from lightning_deepvision.models.registry import register_model
 
@@ -51,7 +52,7 @@ def _conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-class AlexNet(nn.Module):
+class AlexNet(LinearClassifierNet):
     """The network of Krizhevsky, Sutskever, Hinton (NIPS 2012), configurable from plain types.
 
     The conv trunk is :attr:`features` (``conv1`` … ``pool5``, named as in the paper and in
@@ -60,6 +61,9 @@ class AlexNet(nn.Module):
     :meth:`forward_features` returns the top hidden layer (fc7 after ReLU and dropout, the
     4096-d feature the paper uses for retrieval, §6.1), :attr:`num_features` is its width and
     :meth:`forward_head` applies fc8; ``features(x)`` gives the pool5 maps.
+
+    ``forward_head``, ``get_classifier`` and ``reset_classifier`` (fc8: N(0, 0.01), zero bias, as
+    the paper) come from :class:`LinearClassifierNet`.
 
     Dropout is torch's inverted dropout (outputs scaled by 2 in training), equal in expectation
     to the paper's "multiply the outputs by 0.5 at test time".
@@ -226,31 +230,6 @@ class AlexNet(nn.Module):
         """Return the top hidden layer (fc7 after ReLU and dropout), ``(B, num_features)``."""
         self._check_input(x)
         return self.pre_logits(self.features(x))
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Apply fc8 to the features (or return them unchanged with ``pre_logits``)."""
-        return x if pre_logits else self.head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Return the logits, or the fc7 features when ``num_classes == 0``."""
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        """Return fc8 (``nn.Identity`` when ``num_classes == 0``)."""
-        return self.head
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace fc8 by a fresh ``Linear(num_features, num_classes)``: N(0, 0.01), zero bias."""
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-        self.num_classes = num_classes
-        if num_classes > 0:
-            head = nn.Linear(self.num_features, num_classes)
-            nn.init.normal_(head.weight, 0.0, 0.01)
-            nn.init.zeros_(head.bias)
-            self.head = head
-        else:
-            self.head = nn.Identity()
 
 
 @register_model("alexnet")
