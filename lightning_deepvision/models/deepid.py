@@ -29,6 +29,7 @@ from lightning_deepvision.models.layers import (
     RegionFilterBank,
 )
 from lightning_deepvision.models.layers._filter_bank import as_pair
+from lightning_deepvision.models.layers.classifier import LinearClassifierNet
 from lightning_deepvision.models.registry import register_model
 
 __all__ = ["DeepID", "deepid2", "deepid2_tiny", "deepid2plus", "deepid2plus_tiny"]
@@ -36,7 +37,7 @@ __all__ = ["DeepID", "deepid2", "deepid2_tiny", "deepid2plus", "deepid2plus_tiny
 _STAGES = ("conv1", "conv2", "conv3", "conv4")
 
 
-class DeepID(nn.Module):
+class DeepID(LinearClassifierNet):
     """The DeepID2 / DeepID2+ ConvNet for one face patch, configurable from plain Python types.
 
     Topology (Sun, Wang, Tang, NIPS 2014, Fig. 1; CVPR 2015, Fig. 2): four convolutional layers
@@ -162,8 +163,6 @@ class DeepID(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.num_features = feature_dim
         self.level_features = [feature_dim] * (len(self.aux_fcs) + 1)
-        self.num_classes = num_classes
-        self.head: nn.Module = nn.Identity()
         self.reset_classifier(num_classes)
         self._init_weights()
 
@@ -244,31 +243,6 @@ class DeepID(nn.Module):
         """Return the final representation (DeepID2 layer / FC-4), shape ``(B, num_features)``."""
         stages = self._trunk(x)
         return self._top(stages[2], stages[3])
-
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Apply the classifier to features (or return them unchanged with ``pre_logits``)."""
-        return x if pre_logits else self.head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Return logits, or the representation when ``num_classes == 0``."""
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        """Return the classifier module (``nn.Identity`` when ``num_classes == 0``)."""
-        return self.head
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier by a freshly initialised one with ``num_classes`` outputs."""
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-        self.num_classes = num_classes
-        if num_classes > 0:
-            head = nn.Linear(self.num_features, num_classes)
-            nn.init.normal_(head.weight, 0.0, 0.01)
-            nn.init.zeros_(head.bias)
-            self.head = head
-        else:
-            self.head = nn.Identity()
 
 
 _DEEPID2: dict[str, Any] = {

@@ -9,12 +9,14 @@ and ``reset_classifier(num_classes)``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from torch import Tensor, nn
 
 __all__ = ["LinearClassifierNet"]
 
 
-class LinearClassifierNet(nn.Module):
+class LinearClassifierNet(nn.Module, ABC):
     """Base of the networks whose logits are one ``Linear`` on ``forward_features``.
 
     A subclass sets :attr:`num_features` (the width of :meth:`forward_features`' output),
@@ -33,9 +35,9 @@ class LinearClassifierNet(nn.Module):
     num_classes: int
     head: nn.Module
 
+    @abstractmethod
     def forward_features(self, x: Tensor) -> Tensor:
-        """Return the ``(B, num_features)`` features of a batch (implemented by subclasses)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement forward_features")
+        """Return the ``(B, num_features)`` features of a batch."""
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Apply the classifier to features (or return them unchanged with ``pre_logits``)."""
