@@ -17,9 +17,15 @@ if TYPE_CHECKING:
         reuse_freed_host_memory,
     )
     from lightning_deepvision.callbacks.miss_rate_curve import plot_miss_rate_curves
+    from lightning_deepvision.callbacks.neuron_properties import (
+        LabelledImagesData,
+        NeuronProperties,
+    )
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
 __all__ = [
+    "LabelledImagesData",
+    "NeuronProperties",
     "ReuseHostMemory",
     "TaskEarlyStopping",
     "TaskModelCheckpoint",
@@ -30,6 +36,8 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
+    "LabelledImagesData": "neuron_properties",
+    "NeuronProperties": "neuron_properties",
     "ReuseHostMemory": "host_memory",
     "reuse_freed_host_memory": "host_memory",
     "TaskEarlyStopping": "checkpoint",

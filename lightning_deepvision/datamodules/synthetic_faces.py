@@ -99,3 +99,30 @@ class SyntheticFacesDataModule(VerificationDataModule):
             seed=self.seed,
             transforms=transforms,
         )
+
+    def labelled_images(self, stage: str, max_images: int) -> Dataset[Any]:
+        """Identity- and attribute-labelled faces of the people of the ``stage`` pairs.
+
+        Implements :class:`~lightning_deepvision.callbacks.LabelledImagesData` for
+        :class:`~lightning_deepvision.callbacks.NeuronProperties`: whole people (all their
+        ``images_per_eval_identity`` images, the first people of the split) up to
+        ``max_images`` images, never training identities, with evaluation transforms. Samples
+        hold ``image``, ``identity`` and ``attributes``; ``attribute_names`` names the columns.
+
+        Args:
+            stage: ``"val"`` or ``"test"`` (``"predict"`` reads the test people).
+            max_images: Upper bound on the number of images (at least one person's).
+        """
+        from lightning_deepvision.datamodules.base import KeepKeys
+
+        people = min(self.num_eval_identities, max(1, max_images // self.images_per_eval_identity))
+        return SyntheticFaces(
+            split="val" if stage == "val" else "test",
+            num_identities=people,
+            images_per_identity=self.images_per_eval_identity,
+            image_size=self.image_size,
+            seed=self.seed,
+            transforms=KeepKeys(
+                ("image", "identity", "attributes"), self.image_transforms(train=False)
+            ),
+        )

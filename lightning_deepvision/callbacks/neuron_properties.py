@@ -1,0 +1,1123 @@
+"""Sparse, selective and robust: the neuron analyses of DeepID2+ as a Lightning callback.
+
+Sun, Wang and Tang, "Deeply learned face representations are sparse, selective, and robust",
+CVPR 2015, analyse what DeepID2+'s FC-n neurons learned: about half of them fire on each face
+and each fires on about half the faces (§5); their binary codes verify almost as well as the
+real values (Table 4); single neurons classify identities and attributes with up to about 97 %
+balanced accuracy, split into excitatory and inhibitory sets (§6); the top layers are the most
+robust to occlusions met only at test time (§7). :class:`NeuronProperties` measures all of it,
+on any task and backbone, during validation and test; the statistics themselves are in
+:mod:`lightning_deepvision.analysis`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args, runtime_checkable
+
+import PIL.Image
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from lightning_deepvision.analysis import (
+    Activation,
+    ActivationRecorder,
+    Selectivity,
+    SparsityStats,
+    hamming_distance,
+    identity_consistency,
+    identity_folds,
+    linear_probe_accuracy,
+    mean_responses,
+    occlude_blocks,
+    occlude_bottom,
+    pack_codes,
+    single_neuron_selectivity,
+    within_identity_folds,
+)
+from lightning_deepvision.metrics import first_occurrence, kfold_verification_accuracy, pair_scores
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["ANALYSES", "AnalysisName", "LabelledImagesData", "NeuronProperties", "default_layers"]
+
+AnalysisName = Literal["sparsity", "binary_codes", "selectivity", "probes", "robustness"]
+ANALYSES: tuple[str, ...] = get_args(AnalysisName)
+
+# The image entries of a batch whose forward calls are recorded.
+_IMAGE_KEYS = ("image", "image1", "image2")
+_OCCLUSION_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+@runtime_checkable
+class LabelledImagesData(Protocol):
+    """What a data module provides for the analyses that need labelled images.
+
+    Selectivity and attribute probes need images with identities and/or attributes. When the
+    validation (test) batches carry them (``image`` with ``identity`` or ``label``, and/or
+    ``attributes``), :class:`NeuronProperties` uses those; when they do not (verification
+    evaluates pairs), it reads this dataset, from a data module that implements the method.
+    :class:`~lightning_deepvision.datamodules.SyntheticFacesDataModule` does.
+    """
+
+    def labelled_images(self, stage: str, max_images: int) -> Dataset[Any]:
+        """At most ``max_images`` labelled images of people unseen in training.
+
+        Args:
+            stage: ``"val"`` or ``"test"``: whose people (those of the stage's pairs, say).
+            max_images: Upper bound on the dataset's length.
+
+        Returns:
+            A dataset of sample dicts with ``image`` (evaluation transforms, as the model is
+            fed), and ``identity`` (or ``label``) and/or ``attributes`` (``[A]`` binary). A
+            dataset attribute ``attribute_names`` names the attribute columns.
+        """
+        ...
+
+
+def default_layers(pl_module: LightningModule) -> dict[str, str]:
+    """DeepID2+'s FC-1…FC-4 (DeepID2: its DeepID2 layer) in a task with a DeepID backbone.
+
+    The hooked modules are the FC layers' linear maps; with ``activation="relu"`` their
+    recorded outputs are exactly the levels of ``DeepID.forward_levels`` in evaluation mode.
+
+    Raises:
+        ValueError: If the module has no DeepID ``backbone``: name the layers.
+    """
+    from lightning_deepvision.models.deepid import DeepID
+
+    backbone = getattr(pl_module, "backbone", None)
+    if not isinstance(backbone, DeepID):
+        raise ValueError(
+            f"NeuronProperties has default layers only for DeepID backbones; "
+            f"{type(pl_module).__name__} has {type(backbone).__name__}: pass "
+            "layers={'name': 'module.path', ...} (see model.named_modules())"
+        )
+    if not backbone.aux_fcs:
+        return {"DeepID2": "backbone.fc"}
+    layers = {f"FC-{i + 1}": f"backbone.aux_fcs.{i}" for i in range(len(backbone.aux_fcs))}
+    layers[f"FC-{len(backbone.aux_fcs) + 1}"] = "backbone.fc"
+    return layers
+
+
+class _Rows:
+    """Columns of rows appended batch by batch on the CPU, up to ``capacity`` rows."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.count = 0
+        self.columns: dict[str, list[Tensor]] = {}
+
+    @property
+    def room(self) -> int:
+        """Rows that still fit."""
+        return max(0, self.capacity - self.count)
+
+    def add(self, columns: Mapping[str, Tensor]) -> None:
+        """Append the first ``room`` rows of equally long columns."""
+        rows = min(self.room, next(iter(columns.values())).shape[0])
+        if rows <= 0:
+            return
+        for key, value in columns.items():
+            self.columns.setdefault(key, []).append(value[:rows].detach().cpu())
+        self.count += rows
+
+    def cat(self) -> dict[str, Tensor]:
+        """The stored columns (an empty dict when nothing was stored)."""
+        return {key: torch.cat(parts) for key, parts in self.columns.items()}
+
+
+class NeuronProperties(Callback):
+    """Measure how sparse, selective and robust a network's neurons are (DeepID2+, CVPR 2015).
+
+    Forward hooks on the chosen layers (by module name; DeepID2+'s FC-1…FC-4 by default)
+    record the activations of the images the task evaluates during validation and test. The
+    task's own forward calls are used, not repeated: only calls on the batch's own image
+    tensors (``image``, ``image1``, ``image2``) are recorded, so mirrored test-time copies
+    are left out. Memory is bounded: per image, only its packed binary code (a bit a neuron)
+    is kept, and per pair its real-valued score, up to ``max_stored`` images; labelled
+    activations up to ``max_images``; pair inputs for the robustness test up to
+    ``robustness_pairs``. At the end of the evaluation everything is gathered from all
+    processes, repeats of the padded distributed sampler are dropped by sample ``index``, and
+    the analyses below run on every process alike (the numbers do not depend on the number of
+    processes); rank zero writes the files and pictures.
+
+    - ``sparsity`` (§5): share of neurons active (``> active_threshold``) per image and of
+      images per neuron, mean ± std and histograms.
+    - ``binary_codes`` (Table 4): LFW-protocol verification accuracy of each layer's binary
+      codes by Hamming distance, beside its real-valued accuracy (``scoring``), on the pairs
+      the task evaluates.
+    - ``selectivity`` (§6): each neuron's balanced single-neuron accuracy (best threshold,
+      two-fold cross-validated within identities) for every attribute and for the
+      ``max_identities`` identities with most images; the best neurons of each label;
+      excitatory and inhibitory counts among neurons of at least ``selective_accuracy``;
+      neurons ranked by mean response; per-attribute histograms and the top-activating images.
+    - ``probes``: cross-validated (identity-disjoint) linear-probe accuracy of each attribute
+      from each layer, averaged separately over identity-related and unrelated attributes.
+    - ``robustness`` (§7): verification accuracy of each layer on the evaluation pairs with
+      10–70 % of the face area occluded from the bottom, and with random blocks of 10–70 % of
+      the image side, applied to both images at test time.
+
+    Labelled images come from the evaluation batches when they carry ``identity`` / ``label``
+    or ``attributes``, and otherwise from a data module implementing
+    :class:`LabelledImagesData`. Analyses whose data are missing are skipped.
+
+    Results: scalars ``neurons/<stage>/<layer>/<name>`` through ``pl_module.log``; the whole
+    analysis in ``<log_dir>/neuron_properties.json`` (one entry per stage, the latest run of
+    each); pictures (``neurons/<stage>/sparsity``, ``selectivity``, ``attribute_histograms``,
+    ``top_images``, ``probes``, ``robustness``) to Weights & Biases and TensorBoard and as
+    ``neurons_<stage>_<name>.png`` in the log directory.
+
+    Args:
+        layers: Display name → module name (``model.named_modules()``), or a list of module
+            names; ``None``: :func:`default_layers`.
+        activation: Applied to each recorded output (see
+            :class:`~lightning_deepvision.analysis.ActivationRecorder`): ``"relu"`` suits
+            linear layers followed by a separate ReLU, as DeepID2+'s FC-n.
+        analyses: Which analyses to run (default: all of :data:`ANALYSES`).
+        every_n_epochs: During ``fit``, analyse every n-th validation epoch; the last epoch is
+            always analysed; 0: the last only. ``validate`` and ``test`` are always analysed.
+        active_threshold: A neuron is active when its activation exceeds this (DeepID2+: 0).
+        scoring: Real-valued pair score of each layer: ``"cosine"`` or ``"l2"``.
+        max_stored: Images whose codes are kept for sparsity and binary codes (a pair is two).
+        max_images: Labelled images analysed for selectivity and probes.
+        max_identities: Identities whose selectivity is measured (most images first).
+        cross_validate: Two-fold cross-validated single-neuron accuracy (as DeepID2+); else
+            in-sample.
+        selective_accuracy: Accuracy from which a neuron counts as selective in the
+            excitatory / inhibitory counts.
+        identity_related: Names of the identity-related attributes; ``None`` infers them:
+            those whose :func:`~lightning_deepvision.analysis.identity_consistency` is at least
+            ``consistency_threshold``.
+        consistency_threshold: See ``identity_related``.
+        occlusion_fractions: Shares of the face area occluded from the bottom.
+        block_fractions: Sides of the random blocks as shares of the image's shorter side.
+        occlusion_fill: Value of the occluded pixels (0: the mean face after normalisation).
+        robustness_pairs: Evaluation pairs tested under occlusion.
+        top_images: Top-activating images shown per neuron.
+        pictures: Draw and log the pictures.
+        seed: Seed of the random block positions.
+        filename: Name of the JSON file in the log directory.
+    """
+
+    def __init__(
+        self,
+        layers: dict[str, str] | list[str] | None = None,
+        activation: Activation = "relu",
+        analyses: list[AnalysisName] | None = None,
+        every_n_epochs: int = 1,
+        active_threshold: float = 0.0,
+        scoring: Literal["cosine", "l2"] = "cosine",
+        max_stored: int = 20_000,
+        max_images: int = 2_000,
+        max_identities: int = 64,
+        cross_validate: bool = True,
+        selective_accuracy: float = 0.75,
+        identity_related: list[str] | None = None,
+        consistency_threshold: float = 0.9,
+        occlusion_fractions: Sequence[float] = _OCCLUSION_LEVELS,
+        block_fractions: Sequence[float] = _OCCLUSION_LEVELS,
+        occlusion_fill: float = 0.0,
+        robustness_pairs: int = 600,
+        top_images: int = 8,
+        pictures: bool = True,
+        seed: int = 0,
+        filename: str = "neuron_properties.json",
+    ) -> None:
+        super().__init__()
+        chosen = list(ANALYSES if analyses is None else analyses)
+        unknown = sorted(set(chosen) - set(ANALYSES))
+        if unknown:
+            raise ValueError(f"unknown analyses {unknown}; choose from {list(ANALYSES)}")
+        if every_n_epochs < 0:
+            raise ValueError(f"every_n_epochs must be >= 0, got {every_n_epochs}")
+        if scoring not in ("cosine", "l2"):
+            raise ValueError(f"scoring must be 'cosine' or 'l2', got {scoring!r}")
+        for name, value in (
+            ("max_stored", max_stored),
+            ("max_images", max_images),
+            ("max_identities", max_identities),
+            ("robustness_pairs", robustness_pairs),
+            ("top_images", top_images),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be positive, got {value}")
+        fractions = [*occlusion_fractions, *block_fractions]
+        if any(not 0.0 < f <= 1.0 for f in fractions):
+            raise ValueError(f"occlusion and block fractions must be in (0, 1], got {fractions}")
+        self.layers: dict[str, str] | None = (
+            None
+            if layers is None
+            else dict(layers)
+            if isinstance(layers, Mapping)
+            else {name: name for name in layers}
+        )
+        self.activation: Activation = activation
+        self.analyses = chosen
+        self.every_n_epochs = every_n_epochs
+        self.active_threshold = float(active_threshold)
+        self.scoring = scoring
+        self.max_stored = max_stored
+        self.max_images = max_images
+        self.max_identities = max_identities
+        self.cross_validate = cross_validate
+        self.selective_accuracy = float(selective_accuracy)
+        self.identity_related = None if identity_related is None else list(identity_related)
+        self.consistency_threshold = float(consistency_threshold)
+        self.occlusion_fractions = [float(f) for f in occlusion_fractions]
+        self.block_fractions = [float(f) for f in block_fractions]
+        self.occlusion_fill = float(occlusion_fill)
+        self.robustness_pairs = robustness_pairs
+        self.top_images = top_images
+        self.pictures = pictures
+        self.seed = seed
+        self.filename = filename
+        self.recorder: ActivationRecorder | None = None
+        #: The latest analysis of each stage (what the JSON file holds).
+        self.results: dict[str, dict[str, Any]] = {}
+        self._widths: dict[str, int] = {}
+        self._attribute_names: list[str] | None = None
+        self._figures: dict[str, Figure] = {}
+        self._reset(1)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Resolve the layers and build the hooks (registered only while analysing)."""
+        if self.recorder is None or self.recorder.model is not pl_module:
+            layers = self.layers if self.layers is not None else default_layers(pl_module)
+            self.recorder = ActivationRecorder(pl_module, layers, self.activation)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Remove the hooks."""
+        if self.recorder is not None:
+            self.recorder.detach()
+
+    def _reset(self, world_size: int) -> None:
+        # Per-process shares of the caps, so that the gathered totals respect them.
+        def share(cap: int) -> int:
+            return max(1, math.ceil(cap / world_size))
+
+        self._pairs = _Rows(share(self.max_stored // 2 or 1))
+        self._singles = _Rows(share(self.max_stored))
+        self._labelled = _Rows(share(self.max_images))
+        self._robust = _Rows(share(self.robustness_pairs))
+        self._seen = 0
+        self._widths = {}
+
+    def _analysing(self, trainer: Trainer) -> bool:
+        if trainer.sanity_checking:
+            return False
+        if trainer.state.fn != TrainerFn.FITTING:
+            return True
+        if self.every_n_epochs and (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            return True
+        return _last_fit_epoch(trainer)
+
+    def _start(self, trainer: Trainer) -> None:
+        if self.recorder is None or not self._analysing(trainer):
+            return
+        self._reset(trainer.world_size)
+        self.recorder.attach()
+
+    def _batch_start(self, batch: Any) -> None:
+        if self.recorder is not None and self.recorder.attached and isinstance(batch, Mapping):
+            self.recorder.watch({k: batch[k] for k in _IMAGE_KEYS if k in batch})
+
+    def _batch_end(self, trainer: Trainer, batch: Any) -> None:
+        if self.recorder is None or not self.recorder.attached:
+            return
+        records = self.recorder.take()
+        if isinstance(batch, Mapping) and records:
+            self._consume(trainer, records, batch)
+
+    def _end(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if self.recorder is None or not self.recorder.attached:
+            return
+        try:
+            results = self._analyse(trainer, pl_module, stage)
+        finally:
+            self.recorder.detach()
+            self._reset(trainer.world_size)
+        self._publish(trainer, pl_module, stage, results)
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Register the hooks if this validation is analysed."""
+        self._start(trainer)
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Register the hooks."""
+        self._start(trainer)
+
+    def on_validation_batch_start(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Watch the batch's image tensors."""
+        self._batch_start(batch)
+
+    def on_test_batch_start(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Watch the batch's image tensors."""
+        self._batch_start(batch)
+
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Store what the hooks recorded."""
+        self._batch_end(trainer, batch)
+
+    def on_test_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Store what the hooks recorded."""
+        self._batch_end(trainer, batch)
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Analyse, log and write."""
+        self._end(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Analyse, log and write."""
+        self._end(trainer, pl_module, "test")
+
+    # -- collecting ----------------------------------------------------------------------------
+    def _indices(self, trainer: Trainer, batch: Mapping[str, Any], size: int) -> Tensor:
+        index = batch.get("index")
+        if isinstance(index, Tensor) and index.shape[:1] == (size,):
+            return index.reshape(size).long()
+        # No index: the position DistributedSampler gives the sample (unique, not de-duplicated).
+        world, rank = trainer.world_size, trainer.global_rank
+        return (torch.arange(self._seen, self._seen + size) * world + rank).long()
+
+    def _consume(
+        self,
+        trainer: Trainer,
+        records: Mapping[str, Mapping[str, Tensor]],
+        batch: Mapping[str, Any],
+    ) -> None:
+        """Keep the codes, pair scores, labelled activations and pair inputs of a batch."""
+        layers = self._layer_names()
+        for recorded in records.values():
+            self._widths.update({layer: int(v.shape[1]) for layer, v in recorded.items()})
+        if {"image1", "image2"} <= records.keys() and "same" in batch:
+            first, second = records["image1"], records["image2"]
+            same = torch.as_tensor(batch["same"]).reshape(-1).long()
+            size = same.shape[0]
+            index = self._indices(trainer, batch, size)
+            fold = batch.get("fold")
+            fold = (
+                torch.as_tensor(fold).reshape(-1).long()
+                if isinstance(fold, Tensor)
+                else torch.zeros(size, dtype=torch.long)
+            )
+            columns: dict[str, Tensor] = {"index": index, "same": same, "fold": fold}
+            for layer in layers:
+                if layer in first and layer in second:
+                    a, b = first[layer], second[layer]
+                    columns[f"score/{layer}"] = pair_scores(a, b, self.scoring)
+                    columns[f"code1/{layer}"] = pack_codes(a > self.active_threshold)
+                    columns[f"code2/{layer}"] = pack_codes(b > self.active_threshold)
+            self._pairs.add(columns)
+            if "robustness" in self.analyses and self._robust.room:
+                self._robust.add(
+                    {
+                        "index": index,
+                        "same": same,
+                        "fold": fold,
+                        "image1": batch["image1"],
+                        "image2": batch["image2"],
+                    }
+                )
+            self._seen += size
+        if "image" in records:
+            recorded = records["image"]
+            size = next(iter(recorded.values())).shape[0]
+            index = self._indices(trainer, batch, size)
+            codes = {
+                f"code/{layer}": pack_codes(recorded[layer] > self.active_threshold)
+                for layer in layers
+                if layer in recorded
+            }
+            self._singles.add({"index": index, **codes})
+            if _has_labels(batch):
+                self._add_labelled(recorded, batch, index)
+            self._seen += size
+
+    def _add_labelled(
+        self, recorded: Mapping[str, Tensor], batch: Mapping[str, Any], index: Tensor
+    ) -> None:
+        size = index.shape[0]
+        columns: dict[str, Tensor] = {"index": index, "thumbnail": _thumbnails(batch["image"])}
+        identity = batch.get("identity", batch.get("label"))
+        if isinstance(identity, Tensor):
+            columns["identity"] = identity.reshape(size).long()
+        attributes = batch.get("attributes")
+        if isinstance(attributes, Tensor):
+            columns["attributes"] = attributes.reshape(size, -1).long()
+        for layer, values in recorded.items():
+            columns[f"act/{layer}"] = values
+            self._widths[layer] = int(values.shape[1])
+        self._labelled.add(columns)
+
+    def _layer_names(self) -> list[str]:
+        return list(self.recorder.layers) if self.recorder is not None else []
+
+    # -- own forward passes --------------------------------------------------------------------
+    def _forward(
+        self, trainer: Trainer, pl_module: LightningModule, images: Tensor
+    ) -> dict[str, Tensor]:
+        """Run the model on ``images``; return the recorded layers."""
+        assert self.recorder is not None
+        with self.recorder.record("own"), trainer.precision_plugin.forward_context():
+            pl_module(images.to(pl_module.device))
+        return self.recorder.take().get("own", {})
+
+    def _labelled_pass(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> str:
+        """Record the labelled images of the data module (sharded over processes)."""
+        datamodule = getattr(trainer, "datamodule", None)
+        if not isinstance(datamodule, LabelledImagesData):
+            return "none"
+        dataset = datamodule.labelled_images(stage, self.max_images)
+        self._attribute_names = _attribute_names(dataset)
+        indexed = _Indexed(dataset)
+        world = trainer.world_size
+        sampler: DistributedSampler[Any] | None = (
+            DistributedSampler(indexed, num_replicas=world, rank=trainer.global_rank, shuffle=False)
+            if world > 1
+            else None
+        )
+        loader = DataLoader(
+            indexed,
+            batch_size=_eval_batch_size(datamodule),
+            sampler=sampler,
+            num_workers=int(getattr(datamodule, "num_workers", 0) or 0),
+            # Its own generator: the loader's base seed must not come from the global one.
+            generator=torch.Generator(),
+        )
+        for batch in loader:
+            recorded = self._forward(trainer, pl_module, batch["image"])
+            self._add_labelled(recorded, batch, batch["index"].long())
+        return "data module"
+
+    def _robustness_scores(
+        self, trainer: Trainer, pl_module: LightningModule, levels: list[tuple[str, float]]
+    ) -> dict[str, Tensor]:
+        """Pair scores of every layer at every occlusion level, ``[pairs, levels]`` per layer."""
+        rows = self._robust.cat()
+        local = int(rows["index"].shape[0]) if rows else 0
+        counts = _gather_counts(pl_module, trainer.world_size, local)
+        if max(counts) == 0 or local == 0:
+            return {}
+        batch_size = _eval_batch_size(getattr(trainer, "datamodule", None))
+        # Every process runs as many forward passes (sharded models need all of them).
+        batches = math.ceil(max(counts) / batch_size)
+        layers = self._layer_names()
+        scores: dict[str, list[list[Tensor]]] = {layer: [] for layer in layers}
+        for b in range(batches):
+            start = min(b * batch_size, max(0, local - 1))
+            part = slice(start, min(start + batch_size, local))
+            index = rows["index"][part]
+            per_level: dict[str, list[Tensor]] = {layer: [] for layer in layers}
+            for level_id, (kind, fraction) in enumerate(levels):
+                recorded = []
+                for slot in (1, 2):
+                    images = rows[f"image{slot}"][part]
+                    if kind == "area":
+                        images = occlude_bottom(images, fraction, self.occlusion_fill)
+                    elif kind == "blocks":
+                        keys = index * 2 + (slot - 1)
+                        images = occlude_blocks(
+                            images,
+                            fraction,
+                            keys,
+                            seed=self.seed * 1009 + level_id,
+                            fill=self.occlusion_fill,
+                        )
+                    recorded.append(self._forward(trainer, pl_module, images))
+                for layer in layers:
+                    a, b2 = recorded[0][layer], recorded[1][layer]
+                    per_level[layer].append(pair_scores(a, b2, self.scoring).cpu())
+            if b * batch_size < local:  # a padding batch only keeps the processes in step
+                for layer in layers:
+                    scores[layer].append(per_level[layer])
+        out = {
+            "index": rows["index"],
+            "same": rows["same"],
+            "fold": rows["fold"],
+        }
+        for layer in layers:
+            out[f"robust/{layer}"] = torch.cat(
+                [torch.stack(level_scores, dim=1) for level_scores in scores[layer]]
+            )
+        return out
+
+    # -- analysis ------------------------------------------------------------------------------
+    def _analyse(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> dict[str, Any]:
+        layers = self._layer_names()
+        world = trainer.world_size
+        results: dict[str, Any] = {
+            "epoch": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "layers": dict(self.recorder.layers) if self.recorder is not None else {},
+        }
+        self._attribute_names = _attribute_names(getattr(trainer, "datamodule", None))
+        self._figures = {}
+        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        # The analysis draws nothing from the global generators (the run after it must not
+        # change), and its forward passes need no gradient.
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            pairs = _dedupe(_gather(pl_module, world, self._pairs.cat()))
+            singles = _dedupe(_gather(pl_module, world, self._singles.cat()))
+            wants_labels = {"selectivity", "probes"} & set(self.analyses)
+            source = "evaluation batches"
+            if wants_labels and self._labelled.count == 0:
+                source = self._labelled_pass(trainer, pl_module, stage)
+            labelled = _dedupe(_gather(pl_module, world, self._labelled.cat()))
+            levels = (
+                [("clean", 0.0)]
+                + [("area", f) for f in self.occlusion_fractions]
+                + [("blocks", f) for f in self.block_fractions]
+            )
+            robust = (
+                _dedupe(
+                    _gather(pl_module, world, self._robustness_scores(trainer, pl_module, levels))
+                )
+                if "robustness" in self.analyses
+                else {}
+            )
+            if "sparsity" in self.analyses:
+                results["sparsity"] = self._sparsity(layers, pairs, singles, labelled)
+            if "binary_codes" in self.analyses and pairs:
+                results["binary_codes"] = self._binary_codes(layers, pairs)
+            if labelled and wants_labels:
+                names = self._attribute_names or _default_names(labelled)
+                results["labelled_images"] = {
+                    "source": source,
+                    "images": int(labelled["index"].shape[0]),
+                }
+                if "selectivity" in self.analyses:
+                    results["selectivity"] = self._selectivity(layers, labelled, names)
+                if "probes" in self.analyses and "attributes" in labelled:
+                    results["probes"] = self._probes(layers, labelled, names)
+            if robust:
+                results["robustness"] = self._robustness(layers, robust, levels)
+        skipped = [
+            name
+            for name, ran in (
+                ("binary_codes", "binary_codes" in results),
+                ("selectivity", "selectivity" in results),
+                ("probes", "probes" in results),
+                ("robustness", "robustness" in results),
+            )
+            if name in self.analyses and not ran
+        ]
+        if skipped:
+            rank_zero_info(
+                f"NeuronProperties ({stage}): no data for {skipped} (binary codes and robustness "
+                "need evaluation pairs with both classes; selectivity and probes need labelled "
+                "images: labelled evaluation batches or a data module implementing "
+                "LabelledImagesData; probes need attributes)"
+            )
+        return results
+
+    def _sparsity(
+        self,
+        layers: list[str],
+        pairs: Mapping[str, Tensor],
+        singles: Mapping[str, Tensor],
+        labelled: Mapping[str, Tensor],
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        histograms, fractions = {}, {}
+        for layer in layers:
+            parts = [pairs.get(f"code1/{layer}"), pairs.get(f"code2/{layer}")]
+            parts.append(singles.get(f"code/{layer}"))
+            codes = [p for p in parts if p is not None]
+            activations = labelled.get(f"act/{layer}")
+            if codes:
+                stats = SparsityStats(self._widths[layer])
+                for packed in codes:
+                    stats.update_packed(packed)
+                source = "evaluation images"
+            elif activations is not None:
+                stats = SparsityStats(activations.shape[1])
+                stats.update(activations > self.active_threshold)
+                source = "labelled images"
+            else:
+                continue
+            out[layer] = {"source": source, **stats.summary()}
+            histograms[layer] = stats.active_histogram
+            fractions[layer] = stats.active_fraction_per_neuron
+        if self.pictures and histograms:
+            from lightning_deepvision.analysis.figures import sparsity_figure
+
+            self._figures["sparsity"] = sparsity_figure(histograms, fractions)
+        return out
+
+    def _binary_codes(self, layers: list[str], pairs: Mapping[str, Tensor]) -> dict[str, Any]:
+        same, folds = pairs["same"], pairs["fold"]
+        out: dict[str, Any] = {"pairs": int(same.shape[0]), "scoring": self.scoring}
+        if same.min() == same.max():
+            return out  # verification needs matched and mismatched pairs
+        for layer in layers:
+            if f"score/{layer}" not in pairs:
+                continue
+            distance = hamming_distance(pairs[f"code1/{layer}"], pairs[f"code2/{layer}"])
+            real, _ = kfold_verification_accuracy(pairs[f"score/{layer}"], same, folds)
+            binary, _ = kfold_verification_accuracy(
+                -distance.double() / self._widths[layer], same, folds
+            )
+            out[layer] = {
+                "real_accuracy": float(real.mean()),
+                "real_accuracy_std": float(real.std(unbiased=False)),
+                "hamming_accuracy": float(binary.mean()),
+                "hamming_accuracy_std": float(binary.std(unbiased=False)),
+            }
+        return out
+
+    def _targets(
+        self, labelled: Mapping[str, Tensor], names: list[str]
+    ) -> tuple[Tensor, list[str], int]:
+        """Label columns: the attributes, then one-vs-rest for the best-covered identities."""
+        columns, labels = [], []
+        attributes = labelled.get("attributes")
+        if attributes is not None:
+            columns.append(attributes.bool())
+            labels += names
+        identity = labelled.get("identity")
+        chosen = 0
+        if identity is not None:
+            values, counts = torch.unique(identity, return_counts=True)
+            # Most images first, then the smaller id; one image cannot be cross-validated.
+            order = sorted(range(values.numel()), key=lambda i: (-int(counts[i]), int(values[i])))
+            keep = [i for i in order if int(counts[i]) >= 2][: self.max_identities]
+            if keep:
+                ids = values[keep]
+                columns.append(identity.unsqueeze(1) == ids.unsqueeze(0))
+                labels += [f"identity {int(v)}" for v in ids]
+                chosen = len(keep)
+        targets = torch.cat(columns, dim=1) if columns else torch.zeros(0, 0, dtype=torch.bool)
+        return targets, labels, chosen
+
+    def _selectivity(
+        self, layers: list[str], labelled: Mapping[str, Tensor], names: list[str]
+    ) -> dict[str, Any]:
+        targets, labels, identities = self._targets(labelled, names)
+        attributes = len(labels) - identities
+        out: dict[str, Any] = {
+            "images": int(targets.shape[0]),
+            "identities": identities,
+            "cross_validated": self.cross_validate,
+            "selective_accuracy": self.selective_accuracy,
+            "attributes": {},
+            "identity_summary": {},
+            "summary": {},
+        }
+        if targets.numel() == 0:
+            return out
+        identity = labelled.get("identity")
+        folds = None
+        if self.cross_validate:
+            folds = (
+                within_identity_folds(identity)
+                if identity is not None
+                else torch.arange(targets.shape[0]) % 2
+            )
+        per_layer: dict[str, Selectivity] = {}
+        for layer in layers:
+            activations = labelled.get(f"act/{layer}")
+            if activations is None:
+                continue
+            selectivity = single_neuron_selectivity(activations, targets, folds)
+            per_layer[layer] = selectivity
+            positive_mean, _ = mean_responses(activations, targets)
+            summary: dict[str, float] = {}
+            if attributes:
+                per_attribute = {}
+                for i, name in enumerate(labels[:attributes]):
+                    per_attribute[name] = self._label_entry(selectivity, positive_mean, i)
+                out["attributes"][layer] = per_attribute
+                best = selectivity.accuracy[:attributes].nan_to_num(0.0).max(dim=1).values
+                summary["attribute_mean_best"] = float(best.mean())
+            if identities:
+                rows = selectivity.accuracy[attributes:].nan_to_num(0.0)
+                best_per_identity = rows.max(dim=1)
+                summary["identity_mean_best"] = float(best_per_identity.values.mean())
+                summary["identity_max_best"] = float(best_per_identity.values.max())
+                out["identity_summary"][layer] = {
+                    label: self._label_entry(selectivity, positive_mean, attributes + j)
+                    for j, label in enumerate(labels[attributes:])
+                }
+            out["summary"][layer] = summary
+        if self.pictures and per_layer and attributes:
+            self._selectivity_figures(per_layer, labelled, labels[:attributes], targets)
+        return out
+
+    def _label_entry(self, selectivity: Selectivity, positive_mean: Tensor, label: int) -> dict:
+        accuracy = selectivity.accuracy[label]
+        excitatory = selectivity.excitatory[label]
+        selective = accuracy.nan_to_num(0.0) >= self.selective_accuracy
+        ranked = torch.argsort(positive_mean[label].nan_to_num(-math.inf), descending=True)
+        entry: dict[str, Any] = {
+            "best": [
+                {"neuron": n, "accuracy": a, "excitatory": e}
+                for n, a, e in selectivity.best(label, 5)
+            ],
+            "excitatory_neurons": int((selective & excitatory).sum()),
+            "inhibitory_neurons": int((selective & ~excitatory).sum()),
+            "ranked_by_response": [int(i) for i in ranked[:10]],
+        }
+        for kind, mask in (("best_excitatory", excitatory), ("best_inhibitory", ~excitatory)):
+            if mask.any():
+                masked = torch.where(mask, accuracy.nan_to_num(-1.0), -2.0)
+                neuron = int(masked.argmax())
+                entry[kind] = {"neuron": neuron, "accuracy": float(accuracy[neuron])}
+        return entry
+
+    def _selectivity_figures(
+        self,
+        per_layer: Mapping[str, Selectivity],
+        labelled: Mapping[str, Tensor],
+        names: list[str],
+        targets: Tensor,
+    ) -> None:
+        from lightning_deepvision.analysis.figures import (
+            attribute_histograms_figure,
+            selectivity_figure,
+            top_images_figure,
+        )
+
+        count = len(names)
+        self._figures["selectivity"] = selectivity_figure(
+            {layer: s.accuracy[:count] for layer, s in per_layer.items()},
+            {layer: s.excitatory[:count] for layer, s in per_layer.items()},
+            names,
+        )
+        top = list(per_layer)[-1]
+        selectivity, activations = per_layer[top], labelled[f"act/{top}"]
+        best = [selectivity.best(i, 1)[0] for i in range(count)]
+        neurons = [n for n, _, _ in best]
+        self._figures["attribute_histograms"] = attribute_histograms_figure(
+            top,
+            names,
+            activations[:, neurons],
+            targets[:, :count],
+            neurons,
+            [a for _, a, _ in best],
+            [e for _, _, e in best],
+        )
+        rows = []
+        for i, name in enumerate(names):
+            masked = torch.where(
+                selectivity.excitatory[i], selectivity.accuracy[i].nan_to_num(-1.0), -2.0
+            )
+            neuron = int(masked.argmax())
+            order = torch.argsort(activations[:, neuron], descending=True)[: self.top_images]
+            title = f"{name}\n{top} #{neuron} ({float(selectivity.accuracy[i, neuron]):.2f})"
+            rows.append((title, labelled["thumbnail"][order]))
+        self._figures["top_images"] = top_images_figure(rows, self.top_images)
+
+    def _probes(
+        self, layers: list[str], labelled: Mapping[str, Tensor], names: list[str]
+    ) -> dict[str, Any]:
+        attributes = labelled["attributes"].bool()
+        identity = labelled.get("identity")
+        folds = (
+            identity_folds(identity)
+            if identity is not None
+            else torch.arange(attributes.shape[0]) % 2
+        )
+        consistency = (
+            identity_consistency(attributes, identity).tolist()
+            if identity is not None
+            else [math.nan] * len(names)
+        )
+        if self.identity_related is not None:
+            unknown = sorted(set(self.identity_related) - set(names))
+            if unknown:
+                raise ValueError(f"identity_related names unknown attributes {unknown}: {names}")
+            related = [name in self.identity_related for name in names]
+        else:
+            related = [c >= self.consistency_threshold for c in consistency]
+        out: dict[str, Any] = {
+            "identity_disjoint_folds": identity is not None,
+            "identity_consistency": dict(zip(names, consistency, strict=True)),
+            "identity_related": [n for n, r in zip(names, related, strict=True) if r],
+            "identity_unrelated": [n for n, r in zip(names, related, strict=True) if not r],
+        }
+        accuracy_by_layer: dict[str, list[float]] = {}
+        if torch.unique(folds).numel() < 2:
+            return out
+        for layer in layers:
+            activations = labelled.get(f"act/{layer}")
+            if activations is None:
+                continue
+            accuracy = linear_probe_accuracy(activations, attributes, folds)
+            values = accuracy.tolist()
+            accuracy_by_layer[layer] = values
+            entry: dict[str, Any] = dict(zip(names, values, strict=True))
+            for key, group in (("identity_related_mean", True), ("identity_unrelated_mean", False)):
+                chosen = accuracy[torch.tensor(related) == group]
+                entry[key] = float(chosen.nanmean()) if chosen.numel() else math.nan
+            out[layer] = entry
+        if self.pictures and accuracy_by_layer:
+            from lightning_deepvision.analysis.figures import probes_figure
+
+            self._figures["probes"] = probes_figure(accuracy_by_layer, names, related)
+        return out
+
+    def _robustness(
+        self, layers: list[str], robust: Mapping[str, Tensor], levels: list[tuple[str, float]]
+    ) -> dict[str, Any]:
+        same, folds = robust["same"], robust["fold"]
+        out: dict[str, Any] = {
+            "pairs": int(same.shape[0]),
+            "scoring": self.scoring,
+            "fill": self.occlusion_fill,
+        }
+        if same.min() == same.max():
+            return out
+        kinds = {
+            "area": [0.0, *self.occlusion_fractions],
+            "blocks": [0.0, *self.block_fractions],
+        }
+        curves: dict[str, dict[str, list[float]]] = {kind: {} for kind in kinds}
+        for layer in layers:
+            scores = robust[f"robust/{layer}"]
+            accuracy = [
+                float(kfold_verification_accuracy(scores[:, i], same, folds)[0].mean())
+                for i in range(len(levels))
+            ]
+            clean = accuracy[0]
+            curves["area"][layer] = [clean] + [
+                a for a, (kind, _) in zip(accuracy, levels, strict=True) if kind == "area"
+            ]
+            curves["blocks"][layer] = [clean] + [
+                a for a, (kind, _) in zip(accuracy, levels, strict=True) if kind == "blocks"
+            ]
+        for kind, fractions in kinds.items():
+            out[kind] = {"levels": fractions, **curves[kind]}
+        if self.pictures:
+            from lightning_deepvision.analysis.figures import robustness_figure
+
+            self._figures["robustness"] = robustness_figure(curves, kinds)
+        return out
+
+    # -- output --------------------------------------------------------------------------------
+    def _publish(
+        self, trainer: Trainer, pl_module: LightningModule, stage: str, results: dict[str, Any]
+    ) -> None:
+        results = _json_safe(results)
+        self.results[stage] = results
+        for key, value in _scalars(stage, results).items():
+            if math.isfinite(value):
+                # Every process computed the same value: "max" returns it exactly.
+                pl_module.log(key, value, sync_dist=True, reduce_fx="max")
+        log_dir = trainer.log_dir or trainer.default_root_dir
+        figures, self._figures = self._figures, {}
+        if not trainer.is_global_zero:
+            return
+        directory = Path(log_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / self.filename
+        previous: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                previous = json.loads(path.read_text())
+            except (OSError, ValueError):
+                previous = {}
+        previous[stage] = results
+        path.write_text(json.dumps(previous, indent=1, allow_nan=False) + "\n")
+        for name, figure in figures.items():
+            _log_figure(trainer, f"neurons/{stage}/{name}", figure, directory)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+class _Indexed(Dataset[dict[str, Any]]):
+    """A dataset whose samples also carry their position as ``index``."""
+
+    def __init__(self, dataset: Dataset[Any]) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {**self.dataset[index], "index": torch.tensor(index, dtype=torch.int64)}
+
+
+def _last_fit_epoch(trainer: Trainer) -> bool:
+    # fast_dev_run sets max_epochs and max_steps to 1.
+    max_epochs = trainer.max_epochs
+    if max_epochs is not None and max_epochs >= 0 and trainer.current_epoch + 1 >= max_epochs:
+        return True
+    max_steps = trainer.max_steps
+    return max_steps is not None and max_steps >= 0 and trainer.global_step >= max_steps
+
+
+def _has_labels(batch: Mapping[str, Any]) -> bool:
+    return any(isinstance(batch.get(k), Tensor) for k in ("identity", "label", "attributes"))
+
+
+def _thumbnails(images: Tensor) -> Tensor:
+    """Each image stretched to ``0..255`` (``uint8``), to show whatever its normalisation."""
+    flat = images.detach().float().flatten(1)
+    low = flat.min(dim=1).values.view(-1, 1, 1, 1)
+    high = flat.max(dim=1).values.view(-1, 1, 1, 1)
+    scaled = (images.detach().float() - low) / (high - low).clamp(min=1e-8)
+    return (scaled * 255).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
+def _eval_batch_size(datamodule: Any) -> int:
+    return int(getattr(datamodule, "eval_batch_size", 0) or 256)
+
+
+def _attribute_names(dataset: Any) -> list[str] | None:
+    # Walk wrappers (Subset, ...) down to the dataset that names its attributes.
+    for _ in range(8):
+        names = getattr(dataset, "attribute_names", None)
+        if names is not None:
+            return [str(n) for n in names]
+        dataset = getattr(dataset, "dataset", None)
+        if dataset is None:
+            return None
+    return None
+
+
+def _default_names(labelled: Mapping[str, Tensor]) -> list[str]:
+    attributes = labelled.get("attributes")
+    width = 0 if attributes is None else attributes.shape[1]
+    return [f"attribute_{i}" for i in range(width)]
+
+
+def _gather_counts(pl_module: LightningModule, world: int, count: int) -> list[int]:
+    if world == 1:
+        return [count]
+    counts = pl_module.all_gather(torch.tensor([count], device=pl_module.device))
+    return [int(c) for c in cast(Tensor, counts).reshape(-1).tolist()]
+
+
+def _gather(
+    pl_module: LightningModule, world: int, columns: Mapping[str, Tensor]
+) -> dict[str, Tensor]:
+    """Concatenate the rows of every process (in rank order); ``columns`` on the CPU."""
+    if world == 1:
+        return dict(columns)
+    count = next(iter(columns.values())).shape[0] if columns else 0
+    counts = _gather_counts(pl_module, world, count)
+    most = max(counts)
+    if most == 0:
+        return {}
+    out = {}
+    for key in sorted(columns):
+        value = columns[key]
+        # Collective backends differ in what they carry: bool travels as uint8.
+        wire = value.to(torch.uint8) if value.dtype == torch.bool else value
+        padded = wire.new_zeros((most, *wire.shape[1:]))
+        padded[:count] = wire
+        gathered = cast(Tensor, pl_module.all_gather(padded.to(pl_module.device))).cpu()
+        merged = torch.cat([gathered[rank, : counts[rank]] for rank in range(world)])
+        out[key] = merged.bool() if value.dtype == torch.bool else merged
+    return out
+
+
+def _dedupe(columns: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Keep the first row of every ``index`` (the padded sampler repeats samples)."""
+    if not columns:
+        return {}
+    _, first = first_occurrence(columns["index"])
+    return {key: value[first] for key, value in columns.items()}
+
+
+def _scalars(stage: str, results: Mapping[str, Any]) -> dict[str, float]:
+    """The results worth a curve, as ``neurons/<stage>/<layer>/<name>``."""
+    out: dict[str, float] = {}
+
+    def put(layer: str, name: str, value: Any) -> None:
+        if isinstance(value, (int, float)):
+            out[f"neurons/{stage}/{layer}/{name}"] = float(value)
+
+    for layer, entry in results.get("sparsity", {}).items():
+        put(layer, "active_fraction_per_image", entry["active_fraction_per_image_mean"])
+        put(layer, "active_fraction_per_image_std", entry["active_fraction_per_image_std"])
+        put(layer, "image_fraction_per_neuron", entry["image_fraction_per_neuron_mean"])
+        put(layer, "image_fraction_per_neuron_std", entry["image_fraction_per_neuron_std"])
+    for layer, entry in results.get("binary_codes", {}).items():
+        if isinstance(entry, Mapping):
+            put(layer, "real_accuracy", entry["real_accuracy"])
+            put(layer, "hamming_accuracy", entry["hamming_accuracy"])
+    for layer, entry in results.get("selectivity", {}).get("summary", {}).items():
+        put(layer, "attribute_selectivity", entry.get("attribute_mean_best"))
+        put(layer, "identity_selectivity", entry.get("identity_mean_best"))
+    probes = results.get("probes", {})
+    for layer in results.get("layers", {}):
+        if isinstance(probes.get(layer), Mapping):
+            put(layer, "probe_identity_related", probes[layer]["identity_related_mean"])
+            put(layer, "probe_identity_unrelated", probes[layer]["identity_unrelated_mean"])
+    robustness = results.get("robustness", {})
+    for kind, prefix in (("area", "occlusion"), ("blocks", "block")):
+        curves = robustness.get(kind, {})
+        for layer, accuracy in curves.items():
+            if layer == "levels":
+                continue
+            for level, value in zip(curves["levels"], accuracy, strict=True):
+                put(layer, f"{prefix}_{round(100 * level)}", value)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON: NaN and infinities become ``null``; tuples become lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _log_figure(trainer: Trainer, key: str, figure: Figure, directory: Path) -> None:
+    """Hand a figure to W&B and TensorBoard and save it as ``<key with _>.png``."""
+    from lightning_deepvision.analysis.figures import figure_to_array
+
+    image = figure_to_array(figure)
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[image])
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(
+                key, image, global_step=trainer.global_step, dataformats="HWC"
+            )
+    # The pixels already drawn: savefig would render the figure a second time.
+    PIL.Image.fromarray(image).save(directory / f"{key.replace('/', '_')}.png")
