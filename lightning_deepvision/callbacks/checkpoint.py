@@ -49,9 +49,11 @@ class TaskModelCheckpoint(ModelCheckpoint):
         super().__init__(monitor=monitor, mode=mode or "min", **kwargs)
         self._from_task = monitor is None
         self._mode_from_task = mode is None
+        self._stage = "fit"
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Adopt the task's monitor before Lightning restores or uses the callback's state."""
+        self._stage = str(getattr(stage, "value", stage))  # Lightning passes a TrainerFn
         if self._from_task or self._mode_from_task:
             monitor, mode = _task_monitor(pl_module, type(self).__name__)
             if self._from_task:
@@ -61,6 +63,29 @@ class TaskModelCheckpoint(ModelCheckpoint):
                 self.mode = mode
                 self.kth_value = torch.tensor(torch.inf if mode == "min" else -torch.inf)
         super().setup(trainer, pl_module, stage)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state to resume ``fit``; evaluating a checkpoint keeps its best path only.
+
+        ``validate``/``test``/``predict --ckpt_path`` run in a directory of their own, where
+        Lightning would warn on every run that the directory has changed and then restore only
+        ``best_model_path``, which is what this does without the warning.
+        """
+        if self._stage != "fit":
+            self.best_model_path = state_dict.get("best_model_path", self.best_model_path)
+            return
+        super().load_state_dict(state_dict)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Save ``last.ckpt`` if due, except under ``fast_dev_run`` (which saves nothing).
+
+        Lightning's ``on_train_end`` writes ``save_last`` checkpoints without the
+        ``fast_dev_run`` check of every other save; with the logger replaced by a dummy, the
+        file would land in ``<default_root_dir>/checkpoints`` (the current directory).
+        """
+        if getattr(trainer, "fast_dev_run", False):  # set by the Trainer, not declared
+            return
+        super().on_train_end(trainer, pl_module)
 
 
 class TaskEarlyStopping(EarlyStopping):

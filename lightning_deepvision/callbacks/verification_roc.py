@@ -24,7 +24,8 @@ class VerificationROCLogger(Callback):
     and de-duplicated by pair index (Lightning's padded ``DistributedSampler`` repeats pairs),
     so the curve is the same on one process and on N. Weights & Biases receives it through
     ``WandbLogger.log_image``, TensorBoard through ``add_image``; the PNG is also written to
-    the trainer's log directory as ``<key>.png`` with ``/`` replaced by ``_``.
+    the trainer's log directory (the run directory) as ``<key>.png`` with ``/`` replaced by
+    ``_``, or ``<key>-<N>.png`` when that file exists.
 
     Args:
         key: Name of the logged image.
@@ -61,6 +62,8 @@ class VerificationROCLogger(Callback):
         local = {k: torch.cat([o[k] for o in self._outputs]) for k in ("scores", "same", "index")}
         gathered = {k: cast(Tensor, pl_module.all_gather(v)).reshape(-1) for k, v in local.items()}
         self._outputs = []
+        # A collective call (it broadcasts rank zero's directory): every process makes it.
+        log_dir = trainer.log_dir
         if not trainer.is_global_zero:
             return
         index, first = first_occurrence(gathered["index"])
@@ -69,7 +72,7 @@ class VerificationROCLogger(Callback):
         if index.numel() == 0 or same.min() == same.max():
             return  # a curve needs both matched and mismatched pairs
         figure = self.plot(scores, same)
-        self._log_figure(trainer, figure)
+        self._log_figure(trainer, figure, log_dir)
 
     def plot(self, scores: Tensor, same: Tensor) -> Figure:
         """Return a matplotlib figure of the ROC curve of ``scores`` against ``same``.
@@ -98,7 +101,7 @@ class VerificationROCLogger(Callback):
         figure.tight_layout()
         return figure
 
-    def _log_figure(self, trainer: Trainer, figure: Figure) -> None:
+    def _log_figure(self, trainer: Trainer, figure: Figure, log_dir: str | None) -> None:
         import numpy as np
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -113,8 +116,20 @@ class VerificationROCLogger(Callback):
                 logger.experiment.add_image(
                     self.key, image, global_step=trainer.global_step, dataformats="HWC"
                 )
-        log_dir = trainer.log_dir
         if log_dir is not None:
-            path = Path(log_dir) / f"{self.key.replace('/', '_')}.png"
+            path = _free_path(Path(log_dir) / f"{self.key.replace('/', '_')}.png")
             path.parent.mkdir(parents=True, exist_ok=True)
             figure.savefig(path)
+
+
+def _free_path(path: Path) -> Path:
+    """``path``, or ``<stem>-<N><suffix>`` beside it when taken (never overwrite a picture).
+
+    Each run has a directory of its own; a directory shared by runs (no logger) or a second
+    ``trainer.test`` of one run keeps every earlier picture.
+    """
+    candidate, number = path, 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        number += 1
+    return candidate

@@ -1,5 +1,6 @@
 """TaskModelCheckpoint / TaskEarlyStopping watch the metric the task declares."""
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,43 @@ def test_a_module_without_monitor_needs_one_given() -> None:
 
     with pytest.raises(ValueError, match="declaring `monitor` and `mode`"):
         TaskModelCheckpoint().setup(quiet_trainer(), BoringModel(), "fit")
+
+
+def test_fast_dev_run_saves_no_checkpoint(tmp_path: Path, monkeypatch, tiny_faces) -> None:
+    # With a logger, fast_dev_run swaps it for a dummy and Lightning's save_last would write
+    # <default_root_dir>/checkpoints/last.ckpt (the current directory by default).
+    monkeypatch.chdir(tmp_path)
+    checkpoint = TaskModelCheckpoint(save_last=True)
+    trainer = quiet_trainer(
+        fast_dev_run=True, enable_checkpointing=True, callbacks=[checkpoint], logger=True
+    )
+    trainer.fit(VerificationTask(backbone="deepid2_tiny", flip_test="none"), tiny_faces())
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_evaluating_a_checkpoint_keeps_its_best_path_quietly(tmp_path: Path) -> None:
+    task = VerificationTask(backbone="deepid2_tiny")
+    state = {
+        "monitor": "val/accuracy",
+        "best_model_score": torch.tensor(0.9),
+        "best_model_path": str(tmp_path / "earlier" / "best.ckpt"),
+        "current_score": torch.tensor(0.9),
+        "dirpath": str(tmp_path / "earlier"),
+        "best_k_models": {str(tmp_path / "earlier" / "best.ckpt"): torch.tensor(0.9)},
+        "kth_best_model_path": str(tmp_path / "earlier" / "best.ckpt"),
+        "kth_value": torch.tensor(0.9),
+        "last_model_path": str(tmp_path / "earlier" / "last.ckpt"),
+    }
+    checkpoint = TaskModelCheckpoint(dirpath=tmp_path / "now")
+    checkpoint.setup(quiet_trainer(default_root_dir=tmp_path), task, "test")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Lightning would warn that the dirpath has changed
+        checkpoint.load_state_dict(state)
+    assert checkpoint.best_model_path == state["best_model_path"]
+    assert checkpoint.best_k_models == {}, "nothing of the earlier run's ranking is adopted"
+    # Resuming a fit restores as Lightning does, warning included.
+    checkpoint = TaskModelCheckpoint(dirpath=tmp_path / "now")
+    checkpoint.setup(quiet_trainer(default_root_dir=tmp_path), task, "fit")
+    with pytest.warns(UserWarning, match="dirpath has changed"):
+        checkpoint.load_state_dict(state)
+    assert checkpoint.best_model_path == state["best_model_path"]

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 from pathlib import Path
-from unittest.mock import MagicMock
+from unittest.mock import MagicMock, PropertyMock
 
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
@@ -85,7 +85,7 @@ def test_plotting_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:
         "figure = callback.plot(scores, same)\n"
         "pyplot = sys.modules.get('matplotlib.pyplot')\n"
         "assert pyplot is None or pyplot.get_fignums() == [], 'pyplot holds the figure'\n"
-        "callback._log_figure(trainer, figure)\n"
+        "callback._log_figure(trainer, figure, sys.argv[1])\n"
         "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend, 'backend changed'\n"
     )
     result = subprocess.run(
@@ -93,3 +93,41 @@ def test_plotting_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "test_roc.png").is_file()
+
+
+def _pairs() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return {
+        "scores": torch.randn(20, generator=g),
+        "same": torch.arange(20) % 2,
+        "index": torch.arange(20),
+    }
+
+
+def test_a_second_test_keeps_the_first_picture(tmp_path: Path) -> None:
+    callback = VerificationROCLogger()
+    trainer = _trainer(tmp_path)
+    module = MagicMock()
+    module.all_gather = lambda t: t
+    for _ in range(2):
+        callback.on_test_epoch_start(trainer, module)
+        callback.on_test_batch_end(trainer, module, _pairs(), None, 0)
+        callback.on_test_epoch_end(trainer, module)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test_roc-1.png", "test_roc.png"]
+
+
+def test_every_process_asks_for_the_log_directory(tmp_path: Path) -> None:
+    # trainer.log_dir broadcasts rank zero's directory: a process that skipped the call would
+    # leave rank zero waiting in the broadcast (or pair it with the next collective).
+    callback = VerificationROCLogger()
+    trainer = _trainer(tmp_path)
+    trainer.is_global_zero = False
+    log_dir = PropertyMock(return_value=str(tmp_path))
+    type(trainer).log_dir = log_dir
+    module = MagicMock()
+    module.all_gather = lambda t: t
+    callback.on_test_epoch_start(trainer, module)
+    callback.on_test_batch_end(trainer, module, _pairs(), None, 0)
+    callback.on_test_epoch_end(trainer, module)
+    log_dir.assert_called_once()
+    assert not list(tmp_path.iterdir()), "only rank zero writes the picture"

@@ -10,7 +10,6 @@ from tests.recipes.test_recipes import RECIPES, SMALL_DATA
 
 def test_fit_then_test_from_checkpoint_with_offline_wandb(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("WANDB_SILENT", "true")
     config = RECIPES / "configs" / "deepid2.yaml"
     common = [
         *SMALL_DATA,
@@ -24,14 +23,16 @@ def test_fit_then_test_from_checkpoint_with_offline_wandb(tmp_path: Path, monkey
         cli.trainer.checkpoint_callback.best_model_path
         or cli.trainer.checkpoint_callback.last_model_path
     )
-    assert best and Path(best).is_file()
+    fit_dir = tmp_path / "logs" / "deepid2" / "version_0"
+    assert best and Path(best).is_file() and Path(best).parent == fit_dir / "checkpoints"
     torch.load(best, weights_only=True)  # plain hyperparameters only
-    assert list((tmp_path / "logs" / "wandb").glob("offline-run-*")), "W&B must run offline"
+    assert list((fit_dir / "wandb").glob("offline-run-*")), "W&B must run offline"
 
     test_args = ["test", *common, f"--ckpt_path={best}"]
     cli = main(args=test_args, default_config_files=[config])
     assert "test/accuracy" in cli.trainer.callback_metrics
-    assert list(tmp_path.rglob("test_roc.png")), "the ROC curve image is written at test"
-    # Both runs keep their configuration; the second never overwrites the first.
-    assert (tmp_path / "logs" / "config.yaml").is_file()
-    assert (tmp_path / "logs" / "config-test.yaml").is_file()
+    test_dir = tmp_path / "logs" / "deepid2" / "version_1"
+    assert (test_dir / "test_roc.png").is_file(), "the ROC curve image is written at test"
+    # Each run keeps its configuration in its own directory; none overwrites another.
+    assert (fit_dir / "config.yaml").is_file() and (test_dir / "config.yaml").is_file()
+    assert len(list((test_dir / "wandb").glob("offline-run-*"))) == 1, "test starts a new run"
