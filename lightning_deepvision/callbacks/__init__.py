@@ -21,10 +21,13 @@ if TYPE_CHECKING:
         LabelledImagesData,
         NeuronProperties,
     )
+    from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
 __all__ = [
+    "CompactModelSummary",
     "LabelledImagesData",
+    "LineProgressBar",
     "NeuronProperties",
     "ReuseHostMemory",
     "TaskEarlyStopping",
@@ -36,6 +39,8 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
+    "CompactModelSummary": "progress",
+    "LineProgressBar": "progress",
     "LabelledImagesData": "neuron_properties",
     "NeuronProperties": "neuron_properties",
     "ReuseHostMemory": "host_memory",
