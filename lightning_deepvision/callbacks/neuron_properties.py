@@ -30,20 +30,18 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from lightning_deepvision.analysis import (
     Activation,
     ActivationRecorder,
-    Selectivity,
-    SparsityStats,
-    hamming_distance,
-    identity_consistency,
-    identity_folds,
-    linear_probe_accuracy,
-    mean_responses,
     occlude_blocks,
     occlude_bottom,
     pack_codes,
-    single_neuron_selectivity,
-    within_identity_folds,
 )
-from lightning_deepvision.metrics import first_occurrence, kfold_verification_accuracy, pair_scores
+from lightning_deepvision.analysis.report import (
+    NeuronReport,
+    default_attribute_names,
+    json_safe,
+    robustness_levels,
+    scalars,
+)
+from lightning_deepvision.metrics import first_occurrence, pair_scores
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -604,11 +602,7 @@ class NeuronProperties(Callback):
             if wants_labels and self._labelled.count == 0:
                 source = self._labelled_pass(trainer, pl_module, stage)
             labelled = _dedupe(_gather(pl_module, world, self._labelled.cat()))
-            levels = (
-                [("clean", 0.0)]
-                + [("area", f) for f in self.occlusion_fractions]
-                + [("blocks", f) for f in self.block_fractions]
-            )
+            levels = robustness_levels(self.occlusion_fractions, self.block_fractions)
             robust = (
                 _dedupe(
                     _gather(pl_module, world, self._robustness_scores(trainer, pl_module, levels))
@@ -616,22 +610,24 @@ class NeuronProperties(Callback):
                 if "robustness" in self.analyses
                 else {}
             )
+            report = self._report()
             if "sparsity" in self.analyses:
-                results["sparsity"] = self._sparsity(layers, pairs, singles, labelled)
+                results["sparsity"] = report.sparsity(layers, pairs, singles, labelled)
             if "binary_codes" in self.analyses and pairs:
-                results["binary_codes"] = self._binary_codes(layers, pairs)
+                results["binary_codes"] = report.binary_codes(layers, pairs)
             if labelled and wants_labels:
-                names = self._attribute_names or _default_names(labelled)
+                names = self._attribute_names or default_attribute_names(labelled)
                 results["labelled_images"] = {
                     "source": source,
                     "images": int(labelled["index"].shape[0]),
                 }
                 if "selectivity" in self.analyses:
-                    results["selectivity"] = self._selectivity(layers, labelled, names)
+                    results["selectivity"] = report.selectivity(layers, labelled, names)
                 if "probes" in self.analyses and "attributes" in labelled:
-                    results["probes"] = self._probes(layers, labelled, names)
+                    results["probes"] = report.probes(layers, labelled, names)
             if robust:
-                results["robustness"] = self._robustness(layers, robust, levels)
+                results["robustness"] = report.robustness(layers, robust, levels)
+            self._figures = report.figures
         skipped = [
             name
             for name, ran in (
@@ -651,296 +647,30 @@ class NeuronProperties(Callback):
             )
         return results
 
-    def _sparsity(
-        self,
-        layers: list[str],
-        pairs: Mapping[str, Tensor],
-        singles: Mapping[str, Tensor],
-        labelled: Mapping[str, Tensor],
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        histograms, fractions = {}, {}
-        for layer in layers:
-            parts = [pairs.get(f"code1/{layer}"), pairs.get(f"code2/{layer}")]
-            parts.append(singles.get(f"code/{layer}"))
-            codes = [p for p in parts if p is not None]
-            activations = labelled.get(f"act/{layer}")
-            if codes:
-                stats = SparsityStats(self._widths[layer])
-                for packed in codes:
-                    stats.update_packed(packed)
-                source = "evaluation images"
-            elif activations is not None:
-                stats = SparsityStats(activations.shape[1])
-                stats.update(activations > self.active_threshold)
-                source = "labelled images"
-            else:
-                continue
-            out[layer] = {"source": source, **stats.summary()}
-            histograms[layer] = stats.active_histogram
-            fractions[layer] = stats.active_fraction_per_neuron
-        if self.pictures and histograms:
-            from lightning_deepvision.analysis.figures import sparsity_figure
-
-            self._figures["sparsity"] = sparsity_figure(histograms, fractions)
-        return out
-
-    def _binary_codes(self, layers: list[str], pairs: Mapping[str, Tensor]) -> dict[str, Any]:
-        same, folds = pairs["same"], pairs["fold"]
-        out: dict[str, Any] = {"pairs": int(same.shape[0]), "scoring": self.scoring}
-        if same.min() == same.max():
-            return out  # verification needs matched and mismatched pairs
-        for layer in layers:
-            if f"score/{layer}" not in pairs:
-                continue
-            distance = hamming_distance(pairs[f"code1/{layer}"], pairs[f"code2/{layer}"])
-            real, _ = kfold_verification_accuracy(pairs[f"score/{layer}"], same, folds)
-            binary, _ = kfold_verification_accuracy(
-                -distance.double() / self._widths[layer], same, folds
-            )
-            out[layer] = {
-                "real_accuracy": float(real.mean()),
-                "real_accuracy_std": float(real.std(unbiased=False)),
-                "hamming_accuracy": float(binary.mean()),
-                "hamming_accuracy_std": float(binary.std(unbiased=False)),
-            }
-        return out
-
-    def _targets(
-        self, labelled: Mapping[str, Tensor], names: list[str]
-    ) -> tuple[Tensor, list[str], int]:
-        """Label columns: the attributes, then one-vs-rest for the best-covered identities."""
-        columns, labels = [], []
-        attributes = labelled.get("attributes")
-        if attributes is not None:
-            columns.append(attributes.bool())
-            labels += names
-        identity = labelled.get("identity")
-        chosen = 0
-        if identity is not None:
-            values, counts = torch.unique(identity, return_counts=True)
-            # Most images first, then the smaller id; one image cannot be cross-validated.
-            order = sorted(range(values.numel()), key=lambda i: (-int(counts[i]), int(values[i])))
-            keep = [i for i in order if int(counts[i]) >= 2][: self.max_identities]
-            if keep:
-                ids = values[keep]
-                columns.append(identity.unsqueeze(1) == ids.unsqueeze(0))
-                labels += [f"identity {int(v)}" for v in ids]
-                chosen = len(keep)
-        targets = torch.cat(columns, dim=1) if columns else torch.zeros(0, 0, dtype=torch.bool)
-        return targets, labels, chosen
-
-    def _selectivity(
-        self, layers: list[str], labelled: Mapping[str, Tensor], names: list[str]
-    ) -> dict[str, Any]:
-        targets, labels, identities = self._targets(labelled, names)
-        attributes = len(labels) - identities
-        out: dict[str, Any] = {
-            "images": int(targets.shape[0]),
-            "identities": identities,
-            "cross_validated": self.cross_validate,
-            "selective_accuracy": self.selective_accuracy,
-            "attributes": {},
-            "identity_summary": {},
-            "summary": {},
-        }
-        if targets.numel() == 0:
-            return out
-        identity = labelled.get("identity")
-        folds = None
-        if self.cross_validate:
-            folds = (
-                within_identity_folds(identity)
-                if identity is not None
-                else torch.arange(targets.shape[0]) % 2
-            )
-        per_layer: dict[str, Selectivity] = {}
-        for layer in layers:
-            activations = labelled.get(f"act/{layer}")
-            if activations is None:
-                continue
-            selectivity = single_neuron_selectivity(activations, targets, folds)
-            per_layer[layer] = selectivity
-            positive_mean, _ = mean_responses(activations, targets)
-            summary: dict[str, float] = {}
-            if attributes:
-                per_attribute = {}
-                for i, name in enumerate(labels[:attributes]):
-                    per_attribute[name] = self._label_entry(selectivity, positive_mean, i)
-                out["attributes"][layer] = per_attribute
-                best = selectivity.accuracy[:attributes].nan_to_num(0.0).max(dim=1).values
-                summary["attribute_mean_best"] = float(best.mean())
-            if identities:
-                rows = selectivity.accuracy[attributes:].nan_to_num(0.0)
-                best_per_identity = rows.max(dim=1)
-                summary["identity_mean_best"] = float(best_per_identity.values.mean())
-                summary["identity_max_best"] = float(best_per_identity.values.max())
-                out["identity_summary"][layer] = {
-                    label: self._label_entry(selectivity, positive_mean, attributes + j)
-                    for j, label in enumerate(labels[attributes:])
-                }
-            out["summary"][layer] = summary
-        if self.pictures and per_layer and attributes:
-            self._selectivity_figures(per_layer, labelled, labels[:attributes], targets)
-        return out
-
-    def _label_entry(self, selectivity: Selectivity, positive_mean: Tensor, label: int) -> dict:
-        accuracy = selectivity.accuracy[label]
-        excitatory = selectivity.excitatory[label]
-        selective = accuracy.nan_to_num(0.0) >= self.selective_accuracy
-        ranked = torch.argsort(positive_mean[label].nan_to_num(-math.inf), descending=True)
-        entry: dict[str, Any] = {
-            "best": [
-                {"neuron": n, "accuracy": a, "excitatory": e}
-                for n, a, e in selectivity.best(label, 5)
-            ],
-            "excitatory_neurons": int((selective & excitatory).sum()),
-            "inhibitory_neurons": int((selective & ~excitatory).sum()),
-            "ranked_by_response": [int(i) for i in ranked[:10]],
-        }
-        for kind, mask in (("best_excitatory", excitatory), ("best_inhibitory", ~excitatory)):
-            if mask.any():
-                masked = torch.where(mask, accuracy.nan_to_num(-1.0), -2.0)
-                neuron = int(masked.argmax())
-                entry[kind] = {"neuron": neuron, "accuracy": float(accuracy[neuron])}
-        return entry
-
-    def _selectivity_figures(
-        self,
-        per_layer: Mapping[str, Selectivity],
-        labelled: Mapping[str, Tensor],
-        names: list[str],
-        targets: Tensor,
-    ) -> None:
-        from lightning_deepvision.analysis.figures import (
-            attribute_histograms_figure,
-            selectivity_figure,
-            top_images_figure,
+    def _report(self) -> NeuronReport:
+        return NeuronReport(
+            self._widths,
+            active_threshold=self.active_threshold,
+            scoring=self.scoring,
+            max_identities=self.max_identities,
+            cross_validate=self.cross_validate,
+            selective_accuracy=self.selective_accuracy,
+            identity_related=self.identity_related,
+            consistency_threshold=self.consistency_threshold,
+            occlusion_fractions=self.occlusion_fractions,
+            block_fractions=self.block_fractions,
+            occlusion_fill=self.occlusion_fill,
+            top_images=self.top_images,
+            pictures=self.pictures,
         )
-
-        count = len(names)
-        self._figures["selectivity"] = selectivity_figure(
-            {layer: s.accuracy[:count] for layer, s in per_layer.items()},
-            {layer: s.excitatory[:count] for layer, s in per_layer.items()},
-            names,
-        )
-        top = list(per_layer)[-1]
-        selectivity, activations = per_layer[top], labelled[f"act/{top}"]
-        best = [selectivity.best(i, 1)[0] for i in range(count)]
-        neurons = [n for n, _, _ in best]
-        self._figures["attribute_histograms"] = attribute_histograms_figure(
-            top,
-            names,
-            activations[:, neurons],
-            targets[:, :count],
-            neurons,
-            [a for _, a, _ in best],
-            [e for _, _, e in best],
-        )
-        rows = []
-        for i, name in enumerate(names):
-            masked = torch.where(
-                selectivity.excitatory[i], selectivity.accuracy[i].nan_to_num(-1.0), -2.0
-            )
-            neuron = int(masked.argmax())
-            order = torch.argsort(activations[:, neuron], descending=True)[: self.top_images]
-            title = f"{name}\n{top} #{neuron} ({float(selectivity.accuracy[i, neuron]):.2f})"
-            rows.append((title, labelled["thumbnail"][order]))
-        self._figures["top_images"] = top_images_figure(rows, self.top_images)
-
-    def _probes(
-        self, layers: list[str], labelled: Mapping[str, Tensor], names: list[str]
-    ) -> dict[str, Any]:
-        attributes = labelled["attributes"].bool()
-        identity = labelled.get("identity")
-        folds = (
-            identity_folds(identity)
-            if identity is not None
-            else torch.arange(attributes.shape[0]) % 2
-        )
-        consistency = (
-            identity_consistency(attributes, identity).tolist()
-            if identity is not None
-            else [math.nan] * len(names)
-        )
-        if self.identity_related is not None:
-            unknown = sorted(set(self.identity_related) - set(names))
-            if unknown:
-                raise ValueError(f"identity_related names unknown attributes {unknown}: {names}")
-            related = [name in self.identity_related for name in names]
-        else:
-            related = [c >= self.consistency_threshold for c in consistency]
-        out: dict[str, Any] = {
-            "identity_disjoint_folds": identity is not None,
-            "identity_consistency": dict(zip(names, consistency, strict=True)),
-            "identity_related": [n for n, r in zip(names, related, strict=True) if r],
-            "identity_unrelated": [n for n, r in zip(names, related, strict=True) if not r],
-        }
-        accuracy_by_layer: dict[str, list[float]] = {}
-        if torch.unique(folds).numel() < 2:
-            return out
-        for layer in layers:
-            activations = labelled.get(f"act/{layer}")
-            if activations is None:
-                continue
-            accuracy = linear_probe_accuracy(activations, attributes, folds)
-            values = accuracy.tolist()
-            accuracy_by_layer[layer] = values
-            entry: dict[str, Any] = dict(zip(names, values, strict=True))
-            for key, group in (("identity_related_mean", True), ("identity_unrelated_mean", False)):
-                chosen = accuracy[torch.tensor(related) == group]
-                entry[key] = float(chosen.nanmean()) if chosen.numel() else math.nan
-            out[layer] = entry
-        if self.pictures and accuracy_by_layer:
-            from lightning_deepvision.analysis.figures import probes_figure
-
-            self._figures["probes"] = probes_figure(accuracy_by_layer, names, related)
-        return out
-
-    def _robustness(
-        self, layers: list[str], robust: Mapping[str, Tensor], levels: list[tuple[str, float]]
-    ) -> dict[str, Any]:
-        same, folds = robust["same"], robust["fold"]
-        out: dict[str, Any] = {
-            "pairs": int(same.shape[0]),
-            "scoring": self.scoring,
-            "fill": self.occlusion_fill,
-        }
-        if same.min() == same.max():
-            return out
-        kinds = {
-            "area": [0.0, *self.occlusion_fractions],
-            "blocks": [0.0, *self.block_fractions],
-        }
-        curves: dict[str, dict[str, list[float]]] = {kind: {} for kind in kinds}
-        for layer in layers:
-            scores = robust[f"robust/{layer}"]
-            accuracy = [
-                float(kfold_verification_accuracy(scores[:, i], same, folds)[0].mean())
-                for i in range(len(levels))
-            ]
-            clean = accuracy[0]
-            curves["area"][layer] = [clean] + [
-                a for a, (kind, _) in zip(accuracy, levels, strict=True) if kind == "area"
-            ]
-            curves["blocks"][layer] = [clean] + [
-                a for a, (kind, _) in zip(accuracy, levels, strict=True) if kind == "blocks"
-            ]
-        for kind, fractions in kinds.items():
-            out[kind] = {"levels": fractions, **curves[kind]}
-        if self.pictures:
-            from lightning_deepvision.analysis.figures import robustness_figure
-
-            self._figures["robustness"] = robustness_figure(curves, kinds)
-        return out
 
     # -- output --------------------------------------------------------------------------------
     def _publish(
         self, trainer: Trainer, pl_module: LightningModule, stage: str, results: dict[str, Any]
     ) -> None:
-        results = _json_safe(results)
+        results = json_safe(results)
         self.results[stage] = results
-        for key, value in _scalars(stage, results).items():
+        for key, value in scalars(stage, results).items():
             if math.isfinite(value):
                 # Every process computed the same value: "max" returns it exactly.
                 pl_module.log(key, value, sync_dist=True, reduce_fx="max")
@@ -1015,12 +745,6 @@ def _attribute_names(dataset: Any) -> list[str] | None:
     return None
 
 
-def _default_names(labelled: Mapping[str, Tensor]) -> list[str]:
-    attributes = labelled.get("attributes")
-    width = 0 if attributes is None else attributes.shape[1]
-    return [f"attribute_{i}" for i in range(width)]
-
-
 def _gather_counts(pl_module: LightningModule, world: int, count: int) -> list[int]:
     if world == 1:
         return [count]
@@ -1058,53 +782,6 @@ def _dedupe(columns: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return {}
     _, first = first_occurrence(columns["index"])
     return {key: value[first] for key, value in columns.items()}
-
-
-def _scalars(stage: str, results: Mapping[str, Any]) -> dict[str, float]:
-    """The results worth a curve, as ``neurons/<stage>/<layer>/<name>``."""
-    out: dict[str, float] = {}
-
-    def put(layer: str, name: str, value: Any) -> None:
-        if isinstance(value, (int, float)):
-            out[f"neurons/{stage}/{layer}/{name}"] = float(value)
-
-    for layer, entry in results.get("sparsity", {}).items():
-        put(layer, "active_fraction_per_image", entry["active_fraction_per_image_mean"])
-        put(layer, "active_fraction_per_image_std", entry["active_fraction_per_image_std"])
-        put(layer, "image_fraction_per_neuron", entry["image_fraction_per_neuron_mean"])
-        put(layer, "image_fraction_per_neuron_std", entry["image_fraction_per_neuron_std"])
-    for layer, entry in results.get("binary_codes", {}).items():
-        if isinstance(entry, Mapping):
-            put(layer, "real_accuracy", entry["real_accuracy"])
-            put(layer, "hamming_accuracy", entry["hamming_accuracy"])
-    for layer, entry in results.get("selectivity", {}).get("summary", {}).items():
-        put(layer, "attribute_selectivity", entry.get("attribute_mean_best"))
-        put(layer, "identity_selectivity", entry.get("identity_mean_best"))
-    probes = results.get("probes", {})
-    for layer in results.get("layers", {}):
-        if isinstance(probes.get(layer), Mapping):
-            put(layer, "probe_identity_related", probes[layer]["identity_related_mean"])
-            put(layer, "probe_identity_unrelated", probes[layer]["identity_unrelated_mean"])
-    robustness = results.get("robustness", {})
-    for kind, prefix in (("area", "occlusion"), ("blocks", "block")):
-        curves = robustness.get(kind, {})
-        for layer, accuracy in curves.items():
-            if layer == "levels":
-                continue
-            for level, value in zip(curves["levels"], accuracy, strict=True):
-                put(layer, f"{prefix}_{round(100 * level)}", value)
-    return out
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain JSON: NaN and infinities become ``null``; tuples become lists."""
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _log_figure(trainer: Trainer, key: str, figure: Figure, directory: Path) -> None:

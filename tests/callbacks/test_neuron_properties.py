@@ -183,7 +183,7 @@ def test_known_answers(tmp_path: Path) -> None:
     assert attributes["A"]["excitatory_neurons"] == 1 and attributes["A"]["inhibitory_neurons"] == 0
     assert attributes["B"]["inhibitory_neurons"] == 1
     assert attributes["A"]["ranked_by_response"][0] == 0
-    person0 = results["selectivity"]["identity_summary"]["main"]["identity 0"]
+    person0 = results["selectivity"]["per_identity"]["main"]["identity 0"]
     assert person0["best"][0] == {"neuron": 2, "accuracy": 1.0, "excitatory": True}
     assert results["selectivity"]["identities"] == 4
     assert results["labelled_images"] == {"source": "data module", "images": 36}
