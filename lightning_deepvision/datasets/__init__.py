@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         RenderedFaces,
         SyntheticFacePairs,
         SyntheticFaces,
+        SyntheticObjects,
     )
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "SeqFile",
     "SyntheticFacePairs",
     "SyntheticFaces",
+    "SyntheticObjects",
     "decode_image_file",
     "evaluation_ground_truth",
     "read_bbgt",
@@ -92,6 +94,7 @@ _LAZY = {
     "RenderedFaces": "synthetic",
     "SyntheticFaces": "synthetic",
     "SyntheticFacePairs": "synthetic",
+    "SyntheticObjects": "synthetic",
     "IdentityBalancedSampler": "samplers",
 }
 

@@ -9,7 +9,8 @@ share. Modules:
   constants (:data:`ATTRIBUTE_NAMES`, :data:`YAW_ANGLES`, :data:`ILLUMINATION_DIRECTIONS`);
 - :mod:`.face_scene`: a face as shape tables, with yaw re-projection;
 - :mod:`.face_renderer`: pixels, shading and :func:`render_face`;
-- :mod:`.faces`: the datasets and :func:`render_images`.
+- :mod:`.faces`: the datasets and :func:`render_images`;
+- :mod:`.objects`: objects and patterns for classification (:class:`SyntheticObjects`).
 
 The mask labels are HELEN's (:data:`HELEN_LABELS`, from
 :mod:`lightning_deepvision.datasets.face_parts`).
@@ -32,6 +33,13 @@ from lightning_deepvision.datasets.synthetic.faces import (
     global_identity,
     render_images,
 )
+from lightning_deepvision.datasets.synthetic.objects import (
+    OBJECT_CLASSES,
+    SHAPES_A,
+    SHAPES_B,
+    SyntheticObjects,
+    render_object,
+)
 
 __all__ = [
     "ATTRIBUTE_NAMES",
@@ -40,12 +48,17 @@ __all__ = [
     "ILLUMINATION_DIRECTIONS",
     "NEUTRAL_ILLUMINATION",
     "NUM_ILLUMINATIONS",
+    "OBJECT_CLASSES",
+    "SHAPES_A",
+    "SHAPES_B",
     "SPLITS",
     "YAW_ANGLES",
     "RenderedFaces",
     "SyntheticFacePairs",
     "SyntheticFaces",
+    "SyntheticObjects",
     "global_identity",
     "render_face",
     "render_images",
+    "render_object",
 ]
