@@ -12,6 +12,7 @@ from lightning_deepvision._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from lightning_deepvision.callbacks.checkpoint import TaskEarlyStopping, TaskModelCheckpoint
+    from lightning_deepvision.callbacks.filter_grid import FilterGridLogger
     from lightning_deepvision.callbacks.host_memory import (
         ReuseHostMemory,
         reuse_freed_host_memory,
@@ -22,13 +23,16 @@ if TYPE_CHECKING:
         NeuronProperties,
     )
     from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
+    from lightning_deepvision.callbacks.retrieval_grid import RetrievalGridLogger
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
 __all__ = [
     "CompactModelSummary",
+    "FilterGridLogger",
     "LabelledImagesData",
     "LineProgressBar",
     "NeuronProperties",
+    "RetrievalGridLogger",
     "ReuseHostMemory",
     "TaskEarlyStopping",
     "TaskModelCheckpoint",
@@ -39,6 +43,8 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
+    "FilterGridLogger": "filter_grid",
+    "RetrievalGridLogger": "retrieval_grid",
     "CompactModelSummary": "progress",
     "LineProgressBar": "progress",
     "LabelledImagesData": "neuron_properties",

@@ -1,11 +1,13 @@
 """LightningModules, one per task."""
 
 from lightning_deepvision.tasks.base import BaseTask
+from lightning_deepvision.tasks.classification import ClassificationTask
 from lightning_deepvision.tasks.transfer import TransferReport, load_matching_weights
 from lightning_deepvision.tasks.verification import ScorerFitData, VerificationTask
 
 __all__ = [
     "BaseTask",
+    "ClassificationTask",
     "ScorerFitData",
     "TransferReport",
     "VerificationTask",

@@ -1,0 +1,157 @@
+"""Log the first convolution's filters as a picture, each validation epoch.
+
+Krizhevsky, Sutskever, Hinton ("ImageNet Classification with Deep Convolutional Neural
+Networks", NIPS 2012, Fig. 3) show the 96 11×11×3 kernels that AlexNet's first layer learns:
+oriented edges, frequency patterns and colour blobs. Watching them form is the quickest check
+that a network is learning low-level features at all (filters that stay noise, or die, show at
+once).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+from PIL import Image
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torchvision.utils import make_grid
+
+__all__ = ["FilterGridLogger", "filter_grid", "find_first_conv", "log_image"]
+
+Normalize = Literal["filter", "layer"]
+
+
+def find_first_conv(module: nn.Module, name: str | None = None) -> nn.Conv2d:
+    """The convolution named ``name`` (a dotted path in ``module``), else the first one.
+
+    Raises:
+        ValueError: If ``module`` has no ``Conv2d`` (or ``name`` is not one).
+    """
+    if name is not None:
+        layer = module.get_submodule(name)
+        if not isinstance(layer, nn.Conv2d):
+            raise ValueError(f"{name!r} is a {type(layer).__name__}, not a Conv2d")
+        return layer
+    backbone = getattr(module, "backbone", module)
+    for layer in backbone.modules():
+        if isinstance(layer, nn.Conv2d):
+            return layer
+    raise ValueError(f"{type(module).__name__} has no Conv2d layer to show the filters of")
+
+
+def _columns(count: int) -> int:
+    """Columns of the grid: the smallest divisor of ``count`` that is at least its square root.
+
+    96 filters make 8 rows of 12, 128 make 8 of 16, 20 make 4 of 5: a full rectangle about as
+    wide as it is high.
+    """
+    root = math.isqrt(count - 1) + 1 if count > 1 else 1
+    return next(c for c in range(root, count + 1) if count % c == 0)
+
+
+def filter_grid(
+    weight: Tensor,
+    normalize: Normalize = "filter",
+    columns: int | None = None,
+    upscale: int = 4,
+    padding: int = 1,
+) -> Tensor:
+    """The filters of a convolution weight as one ``uint8`` RGB picture ``(3, H, W)``.
+
+    Args:
+        weight: ``(out_channels, in_channels, kh, kw)``. Three input channels are shown in
+            colour (as RGB), other counts as grey images of their mean over the input channels.
+        normalize: ``"filter"`` stretches each filter to the full range on its own (every
+            pattern visible, as the paper's figure); ``"layer"`` uses one range for all (relative
+            strengths visible).
+        columns: Filters per row; ``None`` picks a full rectangle (see :func:`_columns`).
+        upscale: Pixels per weight (nearest neighbour), so 11×11 kernels are large enough to
+            see.
+        padding: Pixels between filters (white).
+
+    Returns:
+        The grid, ``uint8`` ``(3, H, W)``.
+    """
+    filters = weight.detach().float().cpu()
+    if filters.ndim != 4:
+        raise ValueError(f"expected a (out, in, kh, kw) weight, got shape {tuple(filters.shape)}")
+    if filters.shape[1] != 3:
+        filters = filters.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    dims = (1, 2, 3) if normalize == "filter" else (0, 1, 2, 3)
+    low = filters.amin(dim=dims, keepdim=True)
+    high = filters.amax(dim=dims, keepdim=True)
+    filters = (filters - low) / (high - low).clamp_min(1e-12)
+    if upscale > 1:
+        filters = F.interpolate(filters, scale_factor=upscale, mode="nearest")
+    count = filters.shape[0]
+    grid = make_grid(
+        filters, nrow=columns or _columns(count), padding=padding, pad_value=1.0, normalize=False
+    )
+    return (grid * 255.0).round().clamp(0, 255).to(torch.uint8)
+
+
+def log_image(trainer: Trainer, key: str, image: Tensor, png_name: str | None = None) -> None:
+    """Hand a ``uint8`` ``(3, H, W)`` picture to every logger and write it as a PNG.
+
+    Weights & Biases receives it through ``WandbLogger.log_image``, TensorBoard through
+    ``add_image`` (at the current global step); the PNG goes to the trainer's log directory as
+    ``png_name`` (default: ``key`` with ``/`` replaced by ``_``, plus ``.png``).
+    """
+    pixels = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[pixels])
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, image, global_step=trainer.global_step)
+    log_dir = trainer.log_dir
+    if log_dir is not None:
+        path = Path(log_dir) / (png_name or f"{key.replace('/', '_')}.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path, format="PNG")
+
+
+class FilterGridLogger(Callback):
+    """Picture the first convolution's filters after every validation epoch.
+
+    The grid (see :func:`filter_grid`) goes to every logger under ``key`` and to
+    ``<log dir>/<key>-epoch=<N>.png`` (``/`` in the key replaced by ``_``), so the PNGs of a run
+    show the filters forming. Nothing is drawn during the sanity check or on other processes
+    than rank zero; no matplotlib is involved.
+
+    Args:
+        layer: Dotted path of the convolution in the task (e.g.
+            ``"backbone.features.conv1"``); ``None`` takes the backbone's first ``Conv2d``.
+        key: Name of the logged image.
+        normalize: ``"filter"`` (each filter stretched on its own) or ``"layer"``.
+        upscale: Pixels per weight.
+    """
+
+    def __init__(
+        self,
+        layer: str | None = None,
+        key: str = "filters/conv1",
+        normalize: Normalize = "filter",
+        upscale: int = 4,
+    ) -> None:
+        super().__init__()
+        if normalize not in ("filter", "layer"):
+            raise ValueError(f"normalize must be 'filter' or 'layer', got {normalize!r}")
+        self.layer = layer
+        self.key = key
+        self.normalize: Normalize = normalize
+        self.upscale = upscale
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Draw the current filters and log them."""
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        conv = find_first_conv(pl_module, self.layer)
+        grid = filter_grid(conv.weight, normalize=self.normalize, upscale=self.upscale)
+        name = f"{self.key.replace('/', '_')}-epoch={trainer.current_epoch:03d}.png"
+        log_image(trainer, self.key, grid, png_name=name)
