@@ -16,8 +16,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from lightning.pytorch.callbacks import RichProgressBar
 
 from lightning_deepvision import cli
+from lightning_deepvision.callbacks import LineProgressBar
 from lightning_deepvision.cli import main
 from tests.recipes.test_recipes import RECIPES, SMALL_DATA
 
@@ -27,6 +29,7 @@ SHORT_FIT = [
     "--trainer.max_epochs=1",
     "--trainer.limit_train_batches=2",
     "--trainer.limit_val_batches=1",
+    "--trainer.log_every_n_steps=1",
 ]
 TWO_PROCESSES = ["--trainer.strategy=ddp_fork", "--trainer.accelerator=cpu", "--trainer.devices=2"]
 
@@ -149,6 +152,16 @@ def test_runs_write_only_into_their_run_directories(
     ours = [w for w in caught if "lightning_deepvision" in w.filename]
     assert not [w for w in ours if "deprecated" in str(w.message)], ours
     assert not [w for w in caught if "dirpath has changed" in str(w.message)]
+
+
+def test_a_terminal_gets_the_rich_bar(
+    dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, root = dirs
+    args = ("validate", "--trainer.fast_dev_run=true", "--model.num_identities=12")
+    assert isinstance(_run(*args, root=root).trainer.progress_bar_callback, LineProgressBar)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert isinstance(_run(*args, root=root).trainer.progress_bar_callback, RichProgressBar)
 
 
 # -- 5. help ----------------------------------------------------------------------------------

@@ -17,12 +17,11 @@ def test_fit_then_test_from_checkpoint_with_offline_wandb(tmp_path: Path, monkey
         f"--trainer.logger.init_args.save_dir={tmp_path / 'logs'}",
         "--trainer.enable_progress_bar=false",
     ]
-    fit_args = ["fit", *common, "--trainer.max_steps=2", "--trainer.limit_val_batches=1"]
-    cli = main(args=fit_args, default_config_files=[config])
-    best = (
-        cli.trainer.checkpoint_callback.best_model_path
-        or cli.trainer.checkpoint_callback.last_model_path
-    )
+    # One short epoch, validated, so that the best checkpoint is chosen on val/accuracy.
+    short = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
+    short += ["--trainer.limit_val_batches=1", "--trainer.log_every_n_steps=1"]
+    cli = main(args=["fit", *common, *short], default_config_files=[config])
+    best = cli.trainer.checkpoint_callback.best_model_path
     fit_dir = tmp_path / "logs" / "deepid2" / "version_0"
     assert best and Path(best).is_file() and Path(best).parent == fit_dir / "checkpoints"
     torch.load(best, weights_only=True)  # plain hyperparameters only
