@@ -37,6 +37,10 @@ from lightning_deepvision.datasets.caltech.seq import (
 from lightning_deepvision.datasets.caltech.vbb import VBB_VERSION, CaltechObject
 from lightning_deepvision.testing.identity_folder import refuse_existing
 
+_MAT_HEADER_TEXT = b"MATLAB 5.0 MAT-file, written by lightning_deepvision.testing.write_vbb".ljust(
+    116
+)
+
 __all__ = ["write_caltech", "write_seq", "write_vbb"]
 
 # Colour formats per codec family; the grey ones (102, 1) store one channel.
@@ -221,8 +225,14 @@ def write_vbb(path: str | os.PathLike[str], frames: Sequence[Sequence[CaltechObj
         "log": 0.0,
         "logLen": 0.0,
     }
+    buffer = io.BytesIO()
+    savemat(buffer, {"A": struct, "vers": VBB_VERSION}, format="5", do_compression=False)
+    data = bytearray(buffer.getvalue())
+    # The MAT-file header's 116 text bytes carry scipy's creation time: a fixed text keeps the
+    # writer deterministic (the same seed gives the same bytes).
+    data[:116] = _MAT_HEADER_TEXT
     with open(path, "xb") as handle:
-        savemat(handle, {"A": struct, "vers": VBB_VERSION}, format="5", do_compression=False)
+        handle.write(data)
     return path
 
 
