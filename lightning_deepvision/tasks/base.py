@@ -8,7 +8,6 @@ metric collection cloned per stage, the optimiser and schedule, and the transfer
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -22,8 +21,6 @@ from torchmetrics import MetricCollection
 
 from lightning_deepvision.models.registry import create_model
 from lightning_deepvision.tasks.transfer import load_matching_weights
-
-log = logging.getLogger(__name__)
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
 SchedulerName = Literal["cosine", "step", "none"]
@@ -194,12 +191,6 @@ class BaseTask(LightningModule):
         if self.monitor in metrics:
             return f"{self.monitor} = {float(metrics[self.monitor]):.4f}"
         return None
-
-    def on_fit_end(self) -> None:
-        """Log the result line (the CLI also prints it once the progress bar is gone)."""
-        summary = self.result_summary(self.trainer.callback_metrics)
-        if summary:
-            log.info(summary)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _configure_heads_once(self) -> None:

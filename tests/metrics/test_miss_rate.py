@@ -519,7 +519,10 @@ def test_metric_counts_duplicates_once_and_resets() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device on this machine: GPU miss-rate check skipped",
+)
 def test_cuda_matches_cpu() -> None:
     detections, ground_truth = random_set(seed=14, n=200)
     expected = log_average_miss_rate(detections, ground_truth)

@@ -144,7 +144,7 @@ def test_deepid2_features_beat_raw_pixels_on_unseen_att_people(
 ) -> None:
     root = shared_data / "att_faces"
     if not root.is_dir():
-        pytest.skip(f"AT&T faces not found at {root}")
+        pytest.skip(f"../shared/data/att_faces not present ({root}): AT&T real-face check skipped")
     seed_everything(0)
     data = ATTFacesDataModule(
         root,
