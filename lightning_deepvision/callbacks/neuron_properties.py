@@ -167,12 +167,21 @@ class NeuronProperties(Callback):
 
     Labelled images come from the evaluation batches when they carry ``identity`` / ``label``
     or ``attributes``, and otherwise from a data module implementing
-    :class:`LabelledImagesData`. Analyses whose data are missing are skipped.
+    :class:`LabelledImagesData`. Analyses whose data are missing are skipped. Pair scores of a
+    layer use one view per image (the task's mirrored copies are not recorded), so the FC-4
+    accuracies here may differ from the task's own, flip-augmented ones.
+
+    Cost: what is computed during the evaluation (hooks, codes, scores) adds little to it
+    (``benchmarks/neuron_properties.py``); the end-of-evaluation passes cost a fixed number of
+    forward passes, whatever the size of the evaluation: ``max_images`` for labelled images
+    read from the data module, and ``2 × 15 × robustness_pairs`` for the occlusion test. The
+    passes draw no global random numbers, so the run continues as it would without them.
 
     Results: scalars ``neurons/<stage>/<layer>/<name>`` through ``pl_module.log``; the whole
-    analysis in ``<log_dir>/neuron_properties.json`` (one entry per stage, the latest run of
-    each); pictures (``neurons/<stage>/sparsity``, ``selectivity``, ``attribute_histograms``,
-    ``top_images``, ``probes``, ``robustness``) to Weights & Biases and TensorBoard and as
+    analysis in :attr:`results` and in ``<log_dir>/neuron_properties.json`` (one entry per
+    stage, the latest run of each; NaN written as ``null``); pictures
+    (``neurons/<stage>/sparsity``, ``selectivity``, ``attribute_histograms``, ``top_images``,
+    ``probes``, ``robustness``) to Weights & Biases and TensorBoard and as
     ``neurons_<stage>_<name>.png`` in the log directory.
 
     Args:
@@ -587,6 +596,8 @@ class NeuronProperties(Callback):
         results: dict[str, Any] = {
             "epoch": trainer.current_epoch,
             "global_step": trainer.global_step,
+            # validate/test of a checkpoint restore its weights, not its step counters.
+            "checkpoint": trainer.ckpt_path,
             "layers": dict(self.recorder.layers) if self.recorder is not None else {},
         }
         self._attribute_names = _attribute_names(getattr(trainer, "datamodule", None))

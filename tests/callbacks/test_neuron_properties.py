@@ -220,6 +220,7 @@ def test_test_stage_is_kept_beside_validation(tmp_path: Path) -> None:
     assert set(saved) == {"val", "test"} and set(saved["test"]) == {
         "epoch",
         "global_step",
+        "checkpoint",
         "layers",
         "sparsity",
     }
@@ -316,7 +317,8 @@ def test_defaults_and_arguments() -> None:
     assert NeuronProperties(layers=["main"]).layers == {"main": "main"}
 
 
-def test_recipe_fast_dev_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("subcommand", ["fit", "validate", "test", "predict"])
+def test_recipe_fast_dev_run(subcommand: str, tmp_path: Path) -> None:
     small = [
         "--data.num_train_identities=12",
         "--data.images_per_train_identity=4",
@@ -328,13 +330,21 @@ def test_recipe_fast_dev_run(tmp_path: Path) -> None:
         "--data.eval_batch_size=16",
         "--data.num_workers=0",
     ]
-    args = ["fit", "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}", *small]
-    cli = main(args=args, default_config_files=[RECIPES / "configs" / "neurons.yaml"])
+    if subcommand != "fit":
+        small.append("--model.num_identities=12")
+    args = [subcommand, "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}"]
+    cli = main(args=[*args, *small], default_config_files=[RECIPES / "configs" / "neurons.yaml"])
     callbacks = [c for c in cli.trainer.callbacks if isinstance(c, NeuronProperties)]
     assert len(callbacks) == 1
-    results = callbacks[0].results["val"]
+    if subcommand == "predict":
+        assert callbacks[0].results == {} and not list(tmp_path.rglob("neuron_properties.json"))
+        return
+    stage = "test" if subcommand == "test" else "val"
+    results = callbacks[0].results[stage]
     assert {"sparsity", "binary_codes", "selectivity", "probes", "robustness"} <= set(results)
-    assert list(tmp_path.rglob("neuron_properties.json"))
+    (path,) = tmp_path.rglob("neuron_properties.json")
+    assert set(json.loads(path.read_text())) == {stage}
+    assert float(cli.trainer.callback_metrics[f"neurons/{stage}/FC-4/hamming_accuracy"]) >= 0
 
 
 def _assert_close(a: Any, b: Any, where: str = "") -> None:
