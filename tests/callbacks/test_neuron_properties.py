@@ -319,17 +319,10 @@ def test_defaults_and_arguments() -> None:
 
 @pytest.mark.parametrize("subcommand", ["fit", "validate", "test", "predict"])
 def test_recipe_fast_dev_run(subcommand: str, tmp_path: Path) -> None:
-    small = [
-        "--data.num_train_identities=12",
-        "--data.images_per_train_identity=4",
-        "--data.num_eval_identities=20",
-        "--data.images_per_eval_identity=3",
-        "--data.pairs_per_fold=2",
-        "--data.identities_per_batch=4",
-        "--data.images_per_identity=2",
-        "--data.eval_batch_size=16",
-        "--data.num_workers=0",
-    ]
+    # The small synthetic data every recipe test runs on.
+    from tests.recipes.test_recipes import SMALL_DATA
+
+    small = list(SMALL_DATA)
     if subcommand != "fit":
         small.append("--model.num_identities=12")
     args = [subcommand, "--trainer.fast_dev_run=true", f"--trainer.default_root_dir={tmp_path}"]
