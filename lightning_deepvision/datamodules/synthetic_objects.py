@@ -26,10 +26,10 @@ class SyntheticObjectsDataModule(BaseDataModule):
     """Train, validate and test on :class:`~lightning_deepvision.datasets.SyntheticObjects`.
 
     The three splits hold different images of the same classes. The preprocessing is the one
-    :class:`~lightning_deepvision.datamodules.ImageFolderDataModule` applies to real images
-    (AlexNet's: random crops of ``image_size`` from the ``resize_size`` square, mirrors and PCA
-    colour noise for training, the centre crop or the ten crops for evaluation), so a recipe
-    switches between the two data modules without touching the task.
+    :class:`~lightning_deepvision.datamodules.image_folder.ImageFolderDataModule` applies to
+    real images (AlexNet's: random crops of ``image_size`` from the ``resize_size`` square,
+    mirrors and PCA colour noise for training, the centre crop or the ten crops for
+    evaluation), so a recipe switches between the two data modules without touching the task.
 
     Args:
         classes: Class names from

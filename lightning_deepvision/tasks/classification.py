@@ -31,8 +31,8 @@ class ClassificationTask(BaseTask):
     (§5; the paper divides on a validation plateau, the default ``"step"`` schedule three times
     at fixed points), and top-1 / top-5 error (§6). When an evaluation batch holds several
     crops per image (``(B, crops, C, H, W)``, e.g. the ten-crop test of
-    :class:`~lightning_deepvision.datamodules.ImageNetDataModule`), the softmax outputs are
-    averaged over the crops, as the paper's test (§4.1).
+    :class:`~lightning_deepvision.datamodules.imagenet.ImageNetDataModule`), the softmax
+    outputs are averaged over the crops, as the paper's test (§4.1).
 
     The backbone is built without its classifier; the classifier is the backbone's own (taken
     from its ``reset_classifier``/``get_classifier``, so AlexNet's fc8 keeps the paper's

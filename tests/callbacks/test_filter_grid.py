@@ -64,16 +64,30 @@ def test_a_png_and_a_logged_image_each_validation_epoch(tmp_path: Path) -> None:
     )
     task = ClassificationTask(backbone="alexnet_tiny", input_size=(67, 67))
     logger = TensorBoardLogger(tmp_path, name="run")
+    start = task.backbone.features.conv1.weight.detach().clone()
     trainer = quiet_trainer(
-        max_epochs=2, logger=logger, callbacks=[FilterGridLogger()], num_sanity_val_steps=1
+        max_epochs=2,
+        logger=logger,
+        callbacks=[FilterGridLogger(log_change=True)],
+        num_sanity_val_steps=1,
     )
     trainer.fit(task, datamodule=data)
     log_dir = Path(logger.log_dir)
-    pngs = sorted(p.name for p in log_dir.glob("*.png"))
-    assert pngs == ["filters_conv1-epoch=000.png", "filters_conv1-epoch=001.png"]  # no sanity
-    with Image.open(log_dir / pngs[-1]) as png:
-        image = torch.from_numpy(np.asarray(png.convert("RGB"))).permute(2, 0, 1)
-    expected = filter_grid(task.backbone.features.conv1.weight)
-    assert torch.equal(image, expected)  # alexnet_tiny: 8 filters, 2 rows of 4
+    pngs = sorted(str(p.relative_to(log_dir)) for p in log_dir.glob("*/*.png"))
+    assert pngs == [  # one per validation epoch, none for the sanity check
+        "filters_conv1/epoch=000.png",
+        "filters_conv1/epoch=001.png",
+        "filters_conv1_change/epoch=000.png",
+        "filters_conv1_change/epoch=001.png",
+    ]
+
+    def read(name: str) -> torch.Tensor:
+        with Image.open(log_dir / name) as png:
+            return torch.from_numpy(np.asarray(png.convert("RGB"))).permute(2, 0, 1)
+
+    weight = task.backbone.features.conv1.weight.detach()
+    image = read(pngs[1])
+    assert torch.equal(image, filter_grid(weight))  # alexnet_tiny: 8 filters, 2 rows of 4
     assert image.shape == (3, 2 * 45 + 1, 4 * 45 + 1)
+    assert torch.equal(read(pngs[3]), filter_grid(weight - start))
     assert list(log_dir.glob("events.out.tfevents.*"))
