@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from lightning_deepvision.datamodules.base import KeepKeys
 from lightning_deepvision.datamodules.verification import VerificationDataModule
 from lightning_deepvision.datasets.synthetic import (
     RenderedFaces,
@@ -113,8 +114,6 @@ class SyntheticFacesDataModule(VerificationDataModule):
             stage: ``"val"`` or ``"test"`` (``"predict"`` reads the test people).
             max_images: Upper bound on the number of images (at least one person's).
         """
-        from lightning_deepvision.datamodules.base import KeepKeys
-
         people = min(self.num_eval_identities, max(1, max_images // self.images_per_eval_identity))
         return SyntheticFaces(
             split="val" if stage == "val" else "test",
