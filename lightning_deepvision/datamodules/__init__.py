@@ -11,7 +11,10 @@ from lightning_deepvision.datamodules.identity_folder_lfw import (
     FaceVerificationDataModule,
     IdentityFolderLFWDataModule,
 )
+from lightning_deepvision.datamodules.image_folder import ImageFolderDataModule
+from lightning_deepvision.datamodules.imagenet import ImageNetDataModule
 from lightning_deepvision.datamodules.synthetic_faces import SyntheticFacesDataModule
+from lightning_deepvision.datamodules.synthetic_objects import SyntheticObjectsDataModule
 from lightning_deepvision.datamodules.verification import VerificationDataModule
 
 __all__ = [
@@ -20,8 +23,11 @@ __all__ = [
     "DatasetDataModule",
     "FaceVerificationDataModule",
     "IdentityFolderLFWDataModule",
+    "ImageFolderDataModule",
+    "ImageNetDataModule",
     "KeepKeys",
     "SyntheticFacesDataModule",
+    "SyntheticObjectsDataModule",
     "VerificationDataModule",
     "collate_frames",
     "default_num_workers",

@@ -15,6 +15,7 @@ from lightning_deepvision.metrics.miss_rate import (
     log_average_miss_rate,
     miss_rate_curve,
 )
+from lightning_deepvision.metrics.retrieval import KNNRetrieval, cosine_knn, retrieval_metrics
 from lightning_deepvision.metrics.scoring import (
     SCORERS,
     CosineScorer,
@@ -45,6 +46,7 @@ __all__ = [
     "HammingScorer",
     "JointBayesianScorer",
     "KFoldVerificationAccuracy",
+    "KNNRetrieval",
     "L2Scorer",
     "LogAverageMissRate",
     "MissRateCurve",
@@ -58,12 +60,14 @@ __all__ = [
     "best_threshold",
     "binarize",
     "build_scorer",
+    "cosine_knn",
     "far_label",
     "first_occurrence",
     "kfold_verification_accuracy",
     "log_average_miss_rate",
     "miss_rate_curve",
     "pair_scores",
+    "retrieval_metrics",
     "tar_at_far",
     "verification_auroc",
 ]

@@ -23,7 +23,7 @@ from lightning_deepvision.models.registry import create_model
 from lightning_deepvision.tasks.transfer import load_matching_weights
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
-SchedulerName = Literal["cosine", "step", "none"]
+SchedulerName = Literal["cosine", "step", "plateau", "none"]
 
 #: Prefix of the string recorded in the hyperparameters for an ``nn.Module`` backbone.
 MODULE_PREFIX = "module:"
@@ -82,8 +82,11 @@ class BaseTask(LightningModule):
         lr: Learning rate.
         momentum: SGD momentum.
         weight_decay: Weight decay.
-        lr_schedule: ``"cosine"`` over all optimiser steps, ``"step"`` (÷10 three times, the
-            AlexNet/DeepID practice) or ``"none"``.
+        lr_schedule: ``"cosine"`` over all optimiser steps, ``"step"`` (÷10 after each third
+            of the run), ``"plateau"`` (÷10 when :attr:`monitor` stops improving for
+            ``plateau_patience`` epochs: AlexNet's "divide the learning rate by 10 when the
+            validation error rate stopped improving") or ``"none"``.
+        plateau_patience: Validation epochs without improvement before a ``"plateau"`` cut.
         channels_last: Run the backbone in channels-last memory format (faster convolutions on
             CPU and on tensor cores).
 
@@ -115,6 +118,7 @@ class BaseTask(LightningModule):
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         lr_schedule: SchedulerName = "cosine",
+        plateau_patience: int = 2,
         channels_last: bool = False,
     ) -> None:
         super().__init__()
@@ -285,6 +289,18 @@ class BaseTask(LightningModule):
         schedule = hp.lr_schedule
         if schedule == "none":
             return optimizer
+        if schedule == "plateau":
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode=self.mode, factor=0.1, patience=int(hp.get("plateau_patience", 2))
+            )
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {
+                    "scheduler": plateau,
+                    "monitor": self.monitor,
+                    "interval": "epoch",
+                },
+            }
         # Scheduled per optimiser step over the whole run, so that max_steps-only runs
         # (max_epochs = -1) get a proper schedule instead of one that restarts every epoch.
         total = float(self.trainer.estimated_stepping_batches) if self._trainer is not None else 1.0
@@ -297,7 +313,9 @@ class BaseTask(LightningModule):
                 optimizer, step_size=max(1, steps // 3), gamma=0.1
             )
         else:
-            raise ValueError(f"lr_schedule must be 'cosine', 'step' or 'none', got {schedule!r}")
+            raise ValueError(
+                f"lr_schedule must be 'cosine', 'step', 'plateau' or 'none', got {schedule!r}"
+            )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

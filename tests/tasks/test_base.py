@@ -98,6 +98,7 @@ def test_module_backbone_must_be_passed_again(tmp_path: Path, tiny_faces) -> Non
     [
         ("cosine", torch.optim.lr_scheduler.CosineAnnealingLR),
         ("step", torch.optim.lr_scheduler.StepLR),
+        ("plateau", torch.optim.lr_scheduler.ReduceLROnPlateau),
         ("none", None),
     ],
 )
@@ -117,7 +118,12 @@ def test_optimiser_and_schedule_branches(optimizer, kind, schedule, scheduler) -
     assert isinstance(configured, dict)
     assert isinstance(configured["optimizer"], kind)
     assert isinstance(configured["lr_scheduler"]["scheduler"], scheduler)
-    assert configured["lr_scheduler"]["interval"] == "step"
+    if schedule == "plateau":  # per epoch, on the metric the task declares
+        assert configured["lr_scheduler"]["interval"] == "epoch"
+        assert configured["lr_scheduler"]["monitor"] == "val/loss"
+        assert configured["lr_scheduler"]["scheduler"].mode == "min"
+    else:
+        assert configured["lr_scheduler"]["interval"] == "step"
     groups = configured["optimizer"].param_groups
     assert {g["lr"] for g in groups} == {0.1} and {g["weight_decay"] for g in groups} == {0.01}
     if optimizer == "sgd":
