@@ -9,8 +9,8 @@ import torch
 import yaml
 
 from lightning_deepvision.cli import main
+from tests.recipes._support import RECIPES, run_recipe
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 NAMES = ["alexnet_imagenet", "transfer"]
 # Small synthetic data so each run takes seconds; everything else is the recipe's own.
 SMALL_DATA = [
@@ -25,15 +25,7 @@ SMALL_DATA = [
 
 
 def run(name: str, subcommand: str, *extra: str, tmp_path: Path):
-    config = RECIPES / "configs" / f"{name}.yaml"
-    args = [
-        subcommand,
-        "--trainer.fast_dev_run=true",
-        f"--trainer.default_root_dir={tmp_path}",
-        *SMALL_DATA,
-        *extra,
-    ]
-    return main(args=args, default_config_files=[config])
+    return run_recipe(name, subcommand, *SMALL_DATA, *extra, tmp_path=tmp_path)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_deepvision.cli import main
 from lightning_deepvision.testing import write_identity_folder, write_lfw
+from tests.recipes._support import RECIPES, run_recipe
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 NAMES = ["deepid2plus", "deepid2"]
 # Small synthetic data so each run takes seconds; everything else is the recipe's own.
 SMALL_DATA = [
@@ -27,14 +26,7 @@ SMALL_DATA = [
 
 
 def run(name: str, subcommand: str, *extra: str, tmp_path: Path):
-    config = RECIPES / "configs" / f"{name}.yaml"
-    args = [
-        subcommand,
-        "--trainer.fast_dev_run=true",
-        f"--trainer.default_root_dir={tmp_path}",
-        *extra,
-    ]
-    return main(args=args, default_config_files=[config])
+    return run_recipe(name, subcommand, *extra, tmp_path=tmp_path)
 
 
 @pytest.mark.parametrize("name", NAMES)
