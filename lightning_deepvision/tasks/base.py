@@ -82,11 +82,9 @@ class BaseTask(LightningModule):
         lr: Learning rate.
         momentum: SGD momentum.
         weight_decay: Weight decay.
-        lr_schedule: ``"cosine"`` over all optimiser steps, ``"step"`` (÷10 after each third
-            of the run), ``"plateau"`` (÷10 when :attr:`monitor` stops improving for
-            ``plateau_patience`` epochs: AlexNet's "divide the learning rate by 10 when the
-            validation error rate stopped improving") or ``"none"``.
-        plateau_patience: Validation epochs without improvement before a ``"plateau"`` cut.
+        lr_schedule: ``"cosine"``, ``"step"`` (÷10 each third), ``"plateau"`` or ``"none"``.
+        plateau_patience: Epochs without improvement of ``monitor`` before ``"plateau"``
+            divides the rate by 10 (AlexNet's schedule).
         channels_last: Run the backbone in channels-last memory format (faster convolutions on
             CPU and on tensor cores).
 
