@@ -14,6 +14,7 @@ background, as HELEN has no occluder label.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
@@ -61,6 +62,8 @@ def render_face(
     seed: int = 0,
     *,
     frontal: bool = False,
+    yaw: float | None = None,
+    illumination: int | None = None,
 ) -> dict[str, Tensor]:
     """Render image ``sample`` of person ``identity``: a pure function of its arguments.
 
@@ -82,6 +85,12 @@ def render_face(
             (:data:`~lightning_deepvision.datasets.synthetic.NEUTRAL_ILLUMINATION`), neutral
             expression, no occlusion, centred, plain background, no noise. It depends on
             ``(seed, identity)`` only.
+        yaw: Render the same image at this yaw (degrees) instead of the drawn one, everything
+            else unchanged: the same face seen from several cameras, as in Multi-PIE's
+            multi-view recordings (for MVP's view targets).
+        illumination: Render it under this illumination id
+            (:data:`~lightning_deepvision.datasets.synthetic.ILLUMINATION_DIRECTIONS`) instead of
+            the drawn one.
 
     Returns:
         ``image`` (uint8, 3xHxW), ``mask`` (int64 HxW,
@@ -102,6 +111,13 @@ def render_face(
     if frontal:
         return _render(ident, FRONTAL, height, width, None)
     nuis, rng = draw_nuisance(seed, identity, sample)
+    if yaw is not None or illumination is not None:
+        # Replaced after the draw, so the rest of the nuisance (and the noise) stays the same.
+        nuis = dataclasses.replace(
+            nuis,
+            yaw=nuis.yaw if yaw is None else float(yaw),
+            illumination=nuis.illumination if illumination is None else int(illumination),
+        )
     return _render(ident, nuis, height, width, rng)
 
 
