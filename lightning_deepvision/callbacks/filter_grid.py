@@ -10,17 +10,15 @@ once).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
-from PIL import Image
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torchvision.utils import make_grid
+
+from lightning_deepvision.callbacks.pictures import log_image
 
 __all__ = ["FilterGridLogger", "filter_grid", "find_first_conv", "log_image"]
 
@@ -96,26 +94,6 @@ def filter_grid(
     return (grid * 255.0).round().clamp(0, 255).to(torch.uint8)
 
 
-def log_image(trainer: Trainer, key: str, image: Tensor, png_name: str | None = None) -> None:
-    """Hand a ``uint8`` ``(3, H, W)`` picture to every logger and write it as a PNG.
-
-    Weights & Biases receives it through ``WandbLogger.log_image``, TensorBoard through
-    ``add_image`` (at the current global step); the PNG goes to the trainer's log directory as
-    ``png_name`` (default: ``key`` with ``/`` replaced by ``_``, plus ``.png``).
-    """
-    pixels = np.ascontiguousarray(image.permute(1, 2, 0).numpy())
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[pixels])
-        elif isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_image(key, image, global_step=trainer.global_step)
-    log_dir = trainer.log_dir
-    if log_dir is not None:
-        path = Path(log_dir) / (png_name or f"{key.replace('/', '_')}.png")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(path, format="PNG")
-
-
 class FilterGridLogger(Callback):
     """Picture the first convolution's filters after every validation epoch.
 
@@ -163,7 +141,10 @@ class FilterGridLogger(Callback):
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Draw the current filters (and their change) and log them."""
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        if trainer.sanity_checking:
+            return
+        directory = trainer.log_dir  # a collective call: every process makes it
+        if not trainer.is_global_zero:
             return
         weight = find_first_conv(pl_module, self.layer).weight.detach().cpu()
         pictures = [(self.key, weight)]
@@ -172,4 +153,4 @@ class FilterGridLogger(Callback):
         for key, filters in pictures:
             grid = filter_grid(filters, normalize=self.normalize, upscale=self.upscale)
             name = f"{key.replace('/', '_')}/epoch={trainer.current_epoch:03d}.png"
-            log_image(trainer, key, grid, png_name=name)
+            log_image(trainer, key, grid, png_name=name, directory=directory)

@@ -18,10 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, get_args, runtime_checkable
 
-import PIL.Image
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
@@ -41,6 +39,7 @@ from lightning_deepvision.analysis.report import (
     robustness_levels,
     scalars,
 )
+from lightning_deepvision.callbacks.pictures import log_figure
 from lightning_deepvision.metrics import first_occurrence, pair_scores
 
 if TYPE_CHECKING:
@@ -701,7 +700,7 @@ class NeuronProperties(Callback):
         previous[stage] = results
         path.write_text(json.dumps(previous, indent=1, allow_nan=False) + "\n")
         for name, figure in figures.items():
-            _log_figure(trainer, f"neurons/{stage}/{name}", figure, directory)
+            log_figure(trainer, f"neurons/{stage}/{name}", figure, directory=directory)
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -793,19 +792,3 @@ def _dedupe(columns: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return {}
     _, first = first_occurrence(columns["index"])
     return {key: value[first] for key, value in columns.items()}
-
-
-def _log_figure(trainer: Trainer, key: str, figure: Figure, directory: Path) -> None:
-    """Hand a figure to W&B and TensorBoard and save it as ``<key with _>.png``."""
-    from lightning_deepvision.analysis.figures import figure_to_array
-
-    image = figure_to_array(figure)
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[image])
-        elif isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_image(
-                key, image, global_step=trainer.global_step, dataformats="HWC"
-            )
-    # The pixels already drawn: savefig would render the figure a second time.
-    PIL.Image.fromarray(image).save(directory / f"{key.replace('/', '_')}.png")

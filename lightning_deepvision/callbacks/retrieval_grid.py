@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from torchvision.utils import make_grid
 
-from lightning_deepvision.callbacks.filter_grid import log_image
+from lightning_deepvision.callbacks.pictures import log_image
 from lightning_deepvision.metrics.functional import first_occurrence
 from lightning_deepvision.metrics.retrieval import cosine_knn
 from lightning_deepvision.transforms.classification import IMAGENET_MEAN, IMAGENET_STD
@@ -110,6 +110,7 @@ class RetrievalGridLogger(Callback):
             cast(Tensor, pl_module.all_gather(t)).flatten(0, -2 if t.ndim > 1 else -1)
             for t in (features, labels, positions)
         ]
+        directory = trainer.log_dir  # a collective call: every process makes it
         if not trainer.is_global_zero:
             return
         features, labels, positions = (t.cpu() for t in gathered)
@@ -118,7 +119,7 @@ class RetrievalGridLogger(Callback):
         if features.shape[0] <= self.k:
             return
         grid = self.draw(loader.dataset, features, labels, positions)
-        log_image(trainer, self.key, grid)
+        log_image(trainer, self.key, grid, directory=directory)
 
     def draw(self, dataset: Any, features: Tensor, labels: Tensor, positions: Tensor) -> Tensor:
         """The picture, ``uint8`` ``(3, H, W)``: one row per query, then its neighbours."""

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
+from lightning_deepvision.callbacks.pictures import log_figure
 from lightning_deepvision.metrics.functional import first_occurrence
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ class VerificationROCLogger(Callback):
         if index.numel() == 0 or same.min() == same.max():
             return  # a curve needs both matched and mismatched pairs
         figure = self.plot(scores, same)
-        self._log_figure(trainer, figure, log_dir)
+        log_figure(trainer, self.key, figure, directory=log_dir, keep_existing=True)
 
     def plot(self, scores: Tensor, same: Tensor) -> Figure:
         """Return a matplotlib figure of the ROC curve of ``scores`` against ``same``.
@@ -100,36 +99,3 @@ class VerificationROCLogger(Callback):
         axes.legend(loc="lower right")
         figure.tight_layout()
         return figure
-
-    def _log_figure(self, trainer: Trainer, figure: Figure, log_dir: str | None) -> None:
-        import numpy as np
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        canvas = FigureCanvasAgg(figure)
-        canvas.draw()
-        image = np.asarray(canvas.buffer_rgba())[..., :3].copy()
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(key=self.key, images=[image])
-            elif isinstance(logger, TensorBoardLogger):
-                # The image already rendered: add_figure would render it again through pyplot.
-                logger.experiment.add_image(
-                    self.key, image, global_step=trainer.global_step, dataformats="HWC"
-                )
-        if log_dir is not None:
-            path = _free_path(Path(log_dir) / f"{self.key.replace('/', '_')}.png")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path)
-
-
-def _free_path(path: Path) -> Path:
-    """``path``, or ``<stem>-<N><suffix>`` beside it when taken (never overwrite a picture).
-
-    Each run has a directory of its own; a directory shared by runs (no logger) or a second
-    ``trainer.test`` of one run keeps every earlier picture.
-    """
-    candidate, number = path, 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        number += 1
-    return candidate

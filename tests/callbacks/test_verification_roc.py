@@ -78,6 +78,7 @@ def test_plotting_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:
         "import sys, torch, matplotlib\n"
         "from unittest.mock import MagicMock\n"
         "from lightning_deepvision.callbacks import VerificationROCLogger\n"
+        "from lightning_deepvision.callbacks.pictures import log_figure\n"
         "backend = dict.__getitem__(matplotlib.rcParams, 'backend')\n"
         "trainer = MagicMock(loggers=[], log_dir=sys.argv[1])\n"
         "callback = VerificationROCLogger()\n"
@@ -85,7 +86,7 @@ def test_plotting_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:
         "figure = callback.plot(scores, same)\n"
         "pyplot = sys.modules.get('matplotlib.pyplot')\n"
         "assert pyplot is None or pyplot.get_fignums() == [], 'pyplot holds the figure'\n"
-        "callback._log_figure(trainer, figure, sys.argv[1])\n"
+        "log_figure(trainer, 'test/roc', figure, directory=sys.argv[1])\n"
         "assert dict.__getitem__(matplotlib.rcParams, 'backend') == backend, 'backend changed'\n"
     )
     result = subprocess.run(
