@@ -87,7 +87,9 @@ def _description(default_config_files: Sequence[str | Path]) -> str:
 
     lines = [
         "lightning_deepvision: PyTorch Lightning tasks, models and datasets for the deep vision "
-        "models of the DeepID era (DeepID2 and DeepID2+ face verification).",
+        "models of the DeepID era: face verification, classification and feature transfer, "
+        "pedestrian detection, face attributes and parsing, reconstruction, layer-wise "
+        "pre-training and the analysis of what deep features learn.",
         "",
     ]
     if default_config_files:
