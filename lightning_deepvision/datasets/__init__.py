@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         read_bbgt,
         read_vbb,
     )
+    from lightning_deepvision.datasets.celeba import CelebA
     from lightning_deepvision.datasets.image_folder import (
         ClassSetMismatchError,
         ImageFolderDataset,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CaltechPedestrian",
     "CaltechWindows",
+    "CelebA",
     "ClassSetMismatchError",
     "CorruptImageError",
     "DatasetNotFoundError",
@@ -87,6 +89,7 @@ _LAZY = {
     "evaluation_ground_truth": "caltech",
     "read_bbgt": "caltech",
     "read_vbb": "caltech",
+    "CelebA": "celeba",
     "ClassSetMismatchError": "image_folder",
     "ImageFolderDataset": "image_folder",
     "ImageNet": "imagenet",

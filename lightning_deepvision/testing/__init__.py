@@ -26,6 +26,7 @@ from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
 
 if TYPE_CHECKING:
     from lightning_deepvision.testing.caltech import write_caltech, write_seq, write_vbb
+    from lightning_deepvision.testing.celeba import write_celeba
     from lightning_deepvision.testing.trainers import quiet_trainer
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "save_image",
     "synthetic_synsets",
     "write_caltech",
+    "write_celeba",
     "write_identity_folder",
     "write_image_folder",
     "write_imagenet",
@@ -51,5 +53,6 @@ _LAZY = {
     "write_caltech": "caltech",
     "write_seq": "caltech",
     "write_vbb": "caltech",
+    "write_celeba": "celeba",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
