@@ -1,0 +1,143 @@
+"""Synthetic faces seen from Multi-PIE's poses, with canonical and other-view targets.
+
+The built-in stand-in for Multi-PIE in the FIP and MVP recipes (Zhu, Luo, Wang, Tang, ICCV 2013
+and NIPS 2014): every person is rendered at each of the seven poses −45° … +45° under drawn
+illuminations, expressions, occluders and clutter, so identification across poses is hard from
+pixels, and each image comes with its person's canonical frontal view under neutral light
+(FIP's target) or with the same image seen from another pose (MVP's target).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import torch
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+
+from lightning_deepvision.datasets.synthetic._checks import (
+    check_index,
+    check_item,
+    check_positive,
+    check_size,
+    check_split,
+    check_transforms,
+)
+from lightning_deepvision.datasets.synthetic.face_model import YAW_ANGLES
+from lightning_deepvision.datasets.synthetic.face_renderer import frontal_image, render_face
+from lightning_deepvision.datasets.synthetic.faces import SPLITS, global_identity
+
+__all__ = ["SyntheticMultiView"]
+
+
+class SyntheticMultiView(Dataset[dict[str, Any]]):
+    """``num_identities`` rendered people, ``images_per_identity`` images each, at set poses.
+
+    Image ``s`` of a person is seen at yaw ``yaws[s % len(yaws)]`` (every pose equally often,
+    as Multi-PIE's cameras); the rest of its nuisance (illumination, expression, occlusion,
+    in-plane pose, background, noise) is drawn as for
+    :class:`~lightning_deepvision.datasets.synthetic.SyntheticFaces`, whose people (global
+    identities, disjoint between splits) these are. Nothing is rendered at construction.
+
+    Samples carry the keys of :class:`~lightning_deepvision.datasets.MultiPIE`: ``image``
+    (``tv_tensors.Image`` uint8 3xHxW), ``label``, ``identity``, ``yaw`` (float32),
+    ``illumination`` (int64), ``target`` and ``target_yaw``. With ``target_view="canonical"``
+    the target is the frontal view under neutral light (yaw 0); with ``"random"`` it is the
+    same image (same light, expression, background and noise) seen from a pose drawn from
+    ``yaws``.
+
+    Args:
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        num_identities: People in the split.
+        images_per_identity: Images per person.
+        yaws: Poses in degrees.
+        image_size: ``(height, width)`` of the rendering, each at least 16.
+        seed: Generator seed of the people and images.
+        target_view: ``"canonical"`` or ``"random"``.
+        target_seed: With ``"random"``, draw each index's pose from this seed (the same every
+            epoch, for evaluation); ``None`` draws anew each time from torch's generator.
+        transforms: Applied once to the whole sample dict.
+
+    Attributes:
+        targets: ``label`` of every index.
+        identities: Global identity of every label.
+    """
+
+    def __init__(
+        self,
+        split: Literal["train", "val", "test"] = "train",
+        num_identities: int = 100,
+        images_per_identity: int = 28,
+        yaws: Sequence[float] = YAW_ANGLES,
+        image_size: tuple[int, int] = (64, 64),
+        seed: int = 0,
+        target_view: Literal["canonical", "random"] = "canonical",
+        target_seed: int | None = None,
+        transforms: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self.split = check_split(split, SPLITS)
+        self.num_identities = check_positive("num_identities", num_identities)
+        self.images_per_identity = check_positive("images_per_identity", images_per_identity)
+        if not yaws:
+            raise ValueError("yaws must name at least one pose")
+        self.yaws = tuple(float(y) for y in yaws)
+        self.image_size = check_size(image_size)
+        self.seed = check_index("seed", seed)
+        if target_view not in ("canonical", "random"):
+            raise ValueError(f"target_view must be 'canonical' or 'random', got {target_view!r}")
+        self.target_view = target_view
+        self.target_seed = target_seed
+        check_transforms(transforms)
+        self.transforms = transforms
+        self.identities = [global_identity(self.split, label) for label in range(num_identities)]
+        self.targets = [
+            label for label in range(num_identities) for _ in range(images_per_identity)
+        ]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of people in the split."""
+        return self.num_identities
+
+    def __len__(self) -> int:
+        return self.num_identities * self.images_per_identity
+
+    def _target_yaw(self, index: int) -> float:
+        if self.target_seed is None:
+            return self.yaws[int(torch.randint(len(self.yaws), ()).item())]
+        return random.Random(self.target_seed * 1_000_003 + index).choice(self.yaws)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        index = check_item(index, len(self))
+        label, image_index = divmod(index, self.images_per_identity)
+        identity = self.identities[label]
+        yaw = self.yaws[image_index % len(self.yaws)]
+        rendered = render_face(identity, image_index, self.image_size, self.seed, yaw=yaw)
+        if self.target_view == "canonical":
+            height, width = self.image_size
+            target = frontal_image(identity, height, width, self.seed).clone()
+            target_yaw = 0.0
+        else:
+            target_yaw = self._target_yaw(index)
+            target = render_face(identity, image_index, self.image_size, self.seed, yaw=target_yaw)[
+                "image"
+            ]
+        sample: dict[str, Any] = {
+            "image": tv_tensors.Image(rendered["image"]),
+            "label": torch.tensor(label, dtype=torch.int64),
+            "identity": torch.tensor(identity, dtype=torch.int64),
+            "yaw": rendered["yaw"],
+            "illumination": rendered["illumination"],
+            "target": tv_tensors.Image(target),
+            "target_yaw": torch.tensor(target_yaw, dtype=torch.float32),
+        }
+        return sample if self.transforms is None else self.transforms(sample)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(split={self.split!r}, num_identities={self.num_identities}, "
+            f"images_per_identity={self.images_per_identity}, yaws={self.yaws}, "
+            f"image_size={self.image_size}, seed={self.seed}, target_view={self.target_view!r})"
+        )
