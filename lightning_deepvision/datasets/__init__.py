@@ -35,12 +35,15 @@ if TYPE_CHECKING:
         read_vbb,
     )
     from lightning_deepvision.datasets.celeba import CelebA
+    from lightning_deepvision.datasets.helen import HelenParsing
     from lightning_deepvision.datasets.image_folder import (
         ClassSetMismatchError,
         ImageFolderDataset,
         decode_image_file,
     )
     from lightning_deepvision.datasets.imagenet import ImageNet
+    from lightning_deepvision.datasets.lfw_parts import LFWParts
+    from lightning_deepvision.datasets.parsing_masks import InvalidMaskError, MaskedImages
     from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
     from lightning_deepvision.datasets.synthetic import (
         RenderedFaces,
@@ -56,14 +59,18 @@ __all__ = [
     "ClassSetMismatchError",
     "CorruptImageError",
     "DatasetNotFoundError",
+    "HelenParsing",
     "IdentityBalancedSampler",
     "IdentityFolder",
     "ImageFolderDataset",
     "ImageNet",
+    "InvalidMaskError",
     "LFWPairs",
+    "LFWParts",
     "LFWPeople",
     "LabelledImageList",
     "MalformedAnnotationError",
+    "MaskedImages",
     "MissingImageError",
     "RenderedFaces",
     "SeqFile",
@@ -93,6 +100,10 @@ _LAZY = {
     "ClassSetMismatchError": "image_folder",
     "ImageFolderDataset": "image_folder",
     "ImageNet": "imagenet",
+    "HelenParsing": "helen",
+    "LFWParts": "lfw_parts",
+    "InvalidMaskError": "parsing_masks",
+    "MaskedImages": "parsing_masks",
     "decode_image_file": "image_folder",
     "RenderedFaces": "synthetic",
     "SyntheticFaces": "synthetic",

@@ -27,6 +27,8 @@ from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
 if TYPE_CHECKING:
     from lightning_deepvision.testing.caltech import write_caltech, write_seq, write_vbb
     from lightning_deepvision.testing.celeba import write_celeba
+    from lightning_deepvision.testing.helen import write_helen
+    from lightning_deepvision.testing.lfw_parts import write_lfw_parts
     from lightning_deepvision.testing.trainers import quiet_trainer
 
 __all__ = [
@@ -37,11 +39,13 @@ __all__ = [
     "save_image",
     "synthetic_synsets",
     "write_caltech",
+    "write_helen",
     "write_celeba",
     "write_identity_folder",
     "write_image_folder",
     "write_imagenet",
     "write_lfw",
+    "write_lfw_parts",
     "write_seq",
     "write_vbb",
 ]
@@ -54,5 +58,7 @@ _LAZY = {
     "write_seq": "caltech",
     "write_vbb": "caltech",
     "write_celeba": "celeba",
+    "write_helen": "helen",
+    "write_lfw_parts": "lfw_parts",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
