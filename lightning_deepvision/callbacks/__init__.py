@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 from lightning_deepvision._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from lightning_deepvision.callbacks.caltech_results import CaltechResultsWriter
     from lightning_deepvision.callbacks.checkpoint import TaskEarlyStopping, TaskModelCheckpoint
+    from lightning_deepvision.callbacks.detection_frames import (
+        DetectionFramesLogger,
+        MissRateCurveLogger,
+    )
     from lightning_deepvision.callbacks.filter_grid import FilterGridLogger
     from lightning_deepvision.callbacks.host_memory import (
         ReuseHostMemory,
@@ -22,16 +27,21 @@ if TYPE_CHECKING:
         LabelledImagesData,
         NeuronProperties,
     )
+    from lightning_deepvision.callbacks.parsing_overlay import ParsingOverlayLogger
     from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
     from lightning_deepvision.callbacks.retrieval_grid import RetrievalGridLogger
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
 __all__ = [
+    "CaltechResultsWriter",
     "CompactModelSummary",
+    "DetectionFramesLogger",
     "FilterGridLogger",
     "LabelledImagesData",
     "LineProgressBar",
+    "MissRateCurveLogger",
     "NeuronProperties",
+    "ParsingOverlayLogger",
     "RetrievalGridLogger",
     "ReuseHostMemory",
     "TaskEarlyStopping",
@@ -54,7 +64,11 @@ _LAZY = {
     "TaskEarlyStopping": "checkpoint",
     "TaskModelCheckpoint": "checkpoint",
     "VerificationROCLogger": "verification_roc",
+    "ParsingOverlayLogger": "parsing_overlay",
     "plot_miss_rate_curves": "miss_rate_curve",
+    "CaltechResultsWriter": "caltech_results",
+    "DetectionFramesLogger": "detection_frames",
+    "MissRateCurveLogger": "detection_frames",
 }
 
 

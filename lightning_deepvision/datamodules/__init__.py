@@ -7,14 +7,19 @@ from lightning_deepvision.datamodules.base import (
     default_num_workers,
 )
 from lightning_deepvision.datamodules.caltech import CaltechDataModule, collate_frames
+from lightning_deepvision.datamodules.helen import HelenDataModule
 from lightning_deepvision.datamodules.identity_folder_lfw import (
     FaceVerificationDataModule,
     IdentityFolderLFWDataModule,
 )
 from lightning_deepvision.datamodules.image_folder import ImageFolderDataModule
 from lightning_deepvision.datamodules.imagenet import ImageNetDataModule
+from lightning_deepvision.datamodules.lfw_parts import LFWPartsDataModule
+from lightning_deepvision.datamodules.parsing import ParsingDataModule
 from lightning_deepvision.datamodules.synthetic_faces import SyntheticFacesDataModule
 from lightning_deepvision.datamodules.synthetic_objects import SyntheticObjectsDataModule
+from lightning_deepvision.datamodules.synthetic_parsing import SyntheticParsingDataModule
+from lightning_deepvision.datamodules.synthetic_pedestrians import SyntheticPedestriansDataModule
 from lightning_deepvision.datamodules.verification import VerificationDataModule
 
 __all__ = [
@@ -22,12 +27,17 @@ __all__ = [
     "CaltechDataModule",
     "DatasetDataModule",
     "FaceVerificationDataModule",
+    "HelenDataModule",
     "IdentityFolderLFWDataModule",
     "ImageFolderDataModule",
     "ImageNetDataModule",
     "KeepKeys",
+    "LFWPartsDataModule",
+    "ParsingDataModule",
     "SyntheticFacesDataModule",
     "SyntheticObjectsDataModule",
+    "SyntheticParsingDataModule",
+    "SyntheticPedestriansDataModule",
     "VerificationDataModule",
     "collate_frames",
     "default_num_workers",

@@ -15,6 +15,7 @@ from lightning_deepvision.metrics.miss_rate import (
     log_average_miss_rate,
     miss_rate_curve,
 )
+from lightning_deepvision.metrics.parsing import HELEN_COMPONENTS, ParsingScores, parsing_scores
 from lightning_deepvision.metrics.retrieval import KNNRetrieval, cosine_knn, retrieval_metrics
 from lightning_deepvision.metrics.scoring import (
     SCORERS,
@@ -42,6 +43,7 @@ __all__ = [
     "CALTECH_SETTINGS",
     "SCORERS",
     "CosineScorer",
+    "HELEN_COMPONENTS",
     "EvaluationSetting",
     "HammingScorer",
     "JointBayesianScorer",
@@ -52,6 +54,7 @@ __all__ = [
     "MissRateCurve",
     "PairScoreMetric",
     "PairScorer",
+    "ParsingScores",
     "ScoreMethod",
     "ScoringName",
     "TARAtFAR",
@@ -67,6 +70,7 @@ __all__ = [
     "log_average_miss_rate",
     "miss_rate_curve",
     "pair_scores",
+    "parsing_scores",
     "retrieval_metrics",
     "tar_at_far",
     "verification_auroc",

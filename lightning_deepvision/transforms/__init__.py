@@ -21,6 +21,7 @@ from lightning_deepvision.transforms.detection import (
     PER_BOX_KEYS,
     detection_transforms,
 )
+from lightning_deepvision.transforms.parsing import SampleToMask, parsing_transforms
 from lightning_deepvision.transforms.faces import (
     CELEBA_LANDMARK_HFLIP_PERMUTATION,
     CELEBA_LANDMARKS,
@@ -29,6 +30,7 @@ from lightning_deepvision.transforms.faces import (
     FaceHorizontalFlip,
     face_transforms,
 )
+from lightning_deepvision.transforms.udn import UDNChannels, udn_channels
 
 __all__ = [
     "CELEBA_LANDMARKS",
@@ -44,7 +46,11 @@ __all__ = [
     "PER_BOX_KEYS",
     "FaceHorizontalFlip",
     "PCALighting",
+    "SampleToMask",
+    "UDNChannels",
     "classification_transforms",
     "detection_transforms",
     "face_transforms",
+    "parsing_transforms",
+    "udn_channels",
 ]
