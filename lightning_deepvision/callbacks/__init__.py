@@ -11,12 +11,7 @@ from typing import TYPE_CHECKING
 from lightning_deepvision._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from lightning_deepvision.callbacks.caltech_results import CaltechResultsWriter
     from lightning_deepvision.callbacks.checkpoint import TaskEarlyStopping, TaskModelCheckpoint
-    from lightning_deepvision.callbacks.detection_frames import (
-        DetectionFramesLogger,
-        MissRateCurveLogger,
-    )
     from lightning_deepvision.callbacks.filter_grid import FilterGridLogger
     from lightning_deepvision.callbacks.host_memory import (
         ReuseHostMemory,
@@ -33,13 +28,10 @@ if TYPE_CHECKING:
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
 __all__ = [
-    "CaltechResultsWriter",
     "CompactModelSummary",
-    "DetectionFramesLogger",
     "FilterGridLogger",
     "LabelledImagesData",
     "LineProgressBar",
-    "MissRateCurveLogger",
     "NeuronProperties",
     "ParsingOverlayLogger",
     "RetrievalGridLogger",
@@ -66,9 +58,6 @@ _LAZY = {
     "VerificationROCLogger": "verification_roc",
     "ParsingOverlayLogger": "parsing_overlay",
     "plot_miss_rate_curves": "miss_rate_curve",
-    "CaltechResultsWriter": "caltech_results",
-    "DetectionFramesLogger": "detection_frames",
-    "MissRateCurveLogger": "detection_frames",
 }
 
 

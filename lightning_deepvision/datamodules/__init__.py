@@ -19,7 +19,6 @@ from lightning_deepvision.datamodules.parsing import ParsingDataModule
 from lightning_deepvision.datamodules.synthetic_faces import SyntheticFacesDataModule
 from lightning_deepvision.datamodules.synthetic_objects import SyntheticObjectsDataModule
 from lightning_deepvision.datamodules.synthetic_parsing import SyntheticParsingDataModule
-from lightning_deepvision.datamodules.synthetic_pedestrians import SyntheticPedestriansDataModule
 from lightning_deepvision.datamodules.verification import VerificationDataModule
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "SyntheticFacesDataModule",
     "SyntheticObjectsDataModule",
     "SyntheticParsingDataModule",
-    "SyntheticPedestriansDataModule",
     "VerificationDataModule",
     "collate_frames",
     "default_num_workers",

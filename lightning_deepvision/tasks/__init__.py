@@ -2,18 +2,14 @@
 
 from lightning_deepvision.tasks.base import BaseTask
 from lightning_deepvision.tasks.classification import ClassificationTask
-from lightning_deepvision.tasks.detection import DetectionTask
 from lightning_deepvision.tasks.parsing import ParsingTask
-from lightning_deepvision.tasks.patch_ensemble import PatchEnsembleTask
 from lightning_deepvision.tasks.transfer import TransferReport, load_matching_weights
 from lightning_deepvision.tasks.verification import ScorerFitData, VerificationTask
 
 __all__ = [
     "BaseTask",
     "ClassificationTask",
-    "DetectionTask",
     "ParsingTask",
-    "PatchEnsembleTask",
     "ScorerFitData",
     "TransferReport",
     "VerificationTask",

@@ -21,7 +21,6 @@ from lightning_deepvision.transforms.detection import (
     PER_BOX_KEYS,
     detection_transforms,
 )
-from lightning_deepvision.transforms.parsing import SampleToMask, parsing_transforms
 from lightning_deepvision.transforms.faces import (
     CELEBA_LANDMARK_HFLIP_PERMUTATION,
     CELEBA_LANDMARKS,
@@ -30,7 +29,7 @@ from lightning_deepvision.transforms.faces import (
     FaceHorizontalFlip,
     face_transforms,
 )
-from lightning_deepvision.transforms.udn import UDNChannels, udn_channels
+from lightning_deepvision.transforms.parsing import SampleToMask, parsing_transforms
 
 __all__ = [
     "CELEBA_LANDMARKS",
@@ -47,10 +46,8 @@ __all__ = [
     "FaceHorizontalFlip",
     "PCALighting",
     "SampleToMask",
-    "UDNChannels",
     "classification_transforms",
     "detection_transforms",
     "face_transforms",
     "parsing_transforms",
-    "udn_channels",
 ]
