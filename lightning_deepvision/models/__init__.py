@@ -16,20 +16,25 @@ if TYPE_CHECKING:
     from lightning_deepvision.models.joint_bayesian import JointBayesian
     from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
     from lightning_deepvision.models.layers.response_norm import LocalResponseNorm
+    from lightning_deepvision.models.parsing import CrossModalityParsingNet, LabelMapAutoencoder
     from lightning_deepvision.models.registry import (
         create_model,
         list_models,
         model_accepts,
         register_model,
     )
+    from lightning_deepvision.models.timm_parsing import TimmParsingNet
 
 __all__ = [
     "AlexNet",
+    "CrossModalityParsingNet",
     "DeepID",
     "JointBayesian",
+    "LabelMapAutoencoder",
     "LocalResponseNorm",
     "LocallyConnected2d",
     "LocallySharedConv2d",
+    "TimmParsingNet",
     "create_model",
     "list_models",
     "model_accepts",
@@ -41,6 +46,9 @@ _LAZY = {
     "AlexNet": "alexnet",
     "DeepID": "deepid",
     "JointBayesian": "joint_bayesian",
+    "CrossModalityParsingNet": "parsing",
+    "LabelMapAutoencoder": "parsing",
+    "TimmParsingNet": "timm_parsing",
     "LocalResponseNorm": "layers.response_norm",
     "LocallyConnected2d": "layers",
     "LocallySharedConv2d": "layers",
