@@ -31,7 +31,11 @@ def yaw_key(yaw: float) -> str:
 
 
 def fit_lda(reference: Tensor, identities: Tensor, components: int | None = None) -> Any:
-    """Fisher LDA (scikit-learn's ``LinearDiscriminantAnalysis``, SVD solver) on ``reference``.
+    """Fisher LDA (scikit-learn's ``LinearDiscriminantAnalysis``) fitted on ``reference``.
+
+    The within-class covariance is shrunk by the Ledoit-Wolf estimate (``solver="eigen",
+    shrinkage="auto"``): reference sets have a few images per person and often fewer images
+    than dimensions (pixels), where the unregularised estimate is singular and overfits.
 
     Raises:
         ValueError: With fewer than two reference identities.
@@ -44,7 +48,7 @@ def fit_lda(reference: Tensor, identities: Tensor, components: int | None = None
             f"{identities.unique().numel()} (give the evaluation reference images of the "
             "training people, or turn LDA off)"
         )
-    lda = LinearDiscriminantAnalysis(solver="svd", n_components=components)
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto", n_components=components)
     lda.fit(reference.double().cpu().numpy(), identities.cpu().numpy())
     return lda
 

@@ -45,7 +45,8 @@ class ReconstructionTask(BaseTask):
     **Metrics.** Reconstruction ``reconstruction_mse``, ``psnr`` and ``ssim`` (torchmetrics) on
     validation and test; face identification per pose from the identity features, the frontal
     images the gallery and the other poses the probes (optionally through an LDA fitted on the
-    reference rows): ``{stage}/identification_<yaw>`` and ``{stage}/identification_mean``; the
+    reference rows): ``{stage}/identification_<yaw>`` and ``{stage}/identification_mean``
+    (without ``lda``, the features through LDA are also logged, as ``lda_identification_*``); the
     same for raw pixels (``pixels_identification_*``) and pixels + LDA
     (``pixels_lda_identification_*``), the hand-crafted baselines. The table of all of them is
     printed after ``validate``, ``test`` and the last epoch of ``fit``.
@@ -115,6 +116,10 @@ class ReconstructionTask(BaseTask):
                     hp.gallery_yaw, hp.gallery_illumination, hp.lda, hp.lda_components
                 )
             }
+            if not hp.lda:  # the features through LDA too, as FIP reports them
+                metrics["lda"] = PoseIdentification(
+                    hp.gallery_yaw, hp.gallery_illumination, True, hp.lda_components
+                )
             if hp.pixel_baselines:
                 for name, lda in _BASELINES.items():
                     metrics[name] = PoseIdentification(
@@ -224,8 +229,10 @@ class ReconstructionTask(BaseTask):
         fn = self.trainer.state.fn
         last_epoch = self.trainer.current_epoch + 1 >= (self.trainer.max_epochs or 0)
         if stage == "test" or fn != "fit" or last_epoch or self.trainer.should_stop:
+            network = type(self.backbone).__name__
             names = {
-                "features": f"{type(self.backbone).__name__}{' + LDA' if self.hp.lda else ''}",
+                "features": f"{network}{' + LDA' if self.hp.lda else ''}",
+                "lda": f"{network} + LDA",
                 "pixels": "raw pixels",
                 "pixels_lda": "pixels + LDA",
             }
