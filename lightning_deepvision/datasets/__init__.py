@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     )
     from lightning_deepvision.datasets.imagenet import ImageNet
     from lightning_deepvision.datasets.lfw_parts import LFWParts
+    from lightning_deepvision.datasets.multipie import MultiPIE, MultiPIEFileNameError
     from lightning_deepvision.datasets.parsing_masks import InvalidMaskError, MaskedImages
     from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
     from lightning_deepvision.datasets.synthetic import (
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         SyntheticFaces,
         SyntheticObjects,
     )
+    from lightning_deepvision.datasets.synthetic.multiview import SyntheticMultiView
 
 __all__ = [
     "CaltechPedestrian",
@@ -72,10 +74,13 @@ __all__ = [
     "MalformedAnnotationError",
     "MaskedImages",
     "MissingImageError",
+    "MultiPIE",
+    "MultiPIEFileNameError",
     "RenderedFaces",
     "SeqFile",
     "SyntheticFacePairs",
     "SyntheticFaces",
+    "SyntheticMultiView",
     "SyntheticObjects",
     "decode_image_file",
     "evaluation_ground_truth",
@@ -110,6 +115,9 @@ _LAZY = {
     "SyntheticFacePairs": "synthetic",
     "SyntheticObjects": "synthetic",
     "IdentityBalancedSampler": "samplers",
+    "MultiPIE": "multipie",
+    "MultiPIEFileNameError": "multipie",
+    "SyntheticMultiView": "synthetic.multiview",
 }
 
 

@@ -7,6 +7,11 @@ from lightning_deepvision.metrics.functional import (
     tar_at_far,
     verification_auroc,
 )
+from lightning_deepvision.metrics.identification import (
+    PoseIdentification,
+    format_identification_table,
+    pose_identification,
+)
 from lightning_deepvision.metrics.miss_rate import (
     CALTECH_SETTINGS,
     EvaluationSetting,
@@ -55,6 +60,7 @@ __all__ = [
     "PairScoreMetric",
     "PairScorer",
     "ParsingScores",
+    "PoseIdentification",
     "ScoreMethod",
     "ScoringName",
     "TARAtFAR",
@@ -66,11 +72,13 @@ __all__ = [
     "cosine_knn",
     "far_label",
     "first_occurrence",
+    "format_identification_table",
     "kfold_verification_accuracy",
     "log_average_miss_rate",
     "miss_rate_curve",
     "pair_scores",
     "parsing_scores",
+    "pose_identification",
     "retrieval_metrics",
     "tar_at_far",
     "verification_auroc",
