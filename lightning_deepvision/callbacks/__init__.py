@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         ReuseHostMemory,
         reuse_freed_host_memory,
     )
+    from lightning_deepvision.callbacks.layerwise_pretraining import LayerwisePretraining
     from lightning_deepvision.callbacks.miss_rate_curve import plot_miss_rate_curves
     from lightning_deepvision.callbacks.neuron_properties import (
         LabelledImagesData,
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     )
     from lightning_deepvision.callbacks.parsing_overlay import ParsingOverlayLogger
     from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
-    from lightning_deepvision.callbacks.reconstruction_grid import ReconstructionGridLogger
     from lightning_deepvision.callbacks.retrieval_grid import RetrievalGridLogger
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
@@ -32,10 +32,10 @@ __all__ = [
     "CompactModelSummary",
     "FilterGridLogger",
     "LabelledImagesData",
+    "LayerwisePretraining",
     "LineProgressBar",
     "NeuronProperties",
     "ParsingOverlayLogger",
-    "ReconstructionGridLogger",
     "RetrievalGridLogger",
     "ReuseHostMemory",
     "TaskEarlyStopping",
@@ -49,6 +49,7 @@ __all__ = [
 _LAZY = {
     "FilterGridLogger": "filter_grid",
     "RetrievalGridLogger": "retrieval_grid",
+    "LayerwisePretraining": "layerwise_pretraining",
     "CompactModelSummary": "progress",
     "LineProgressBar": "progress",
     "LabelledImagesData": "neuron_properties",
@@ -60,7 +61,6 @@ _LAZY = {
     "VerificationROCLogger": "verification_roc",
     "ParsingOverlayLogger": "parsing_overlay",
     "plot_miss_rate_curves": "miss_rate_curve",
-    "ReconstructionGridLogger": "reconstruction_grid",
 }
 
 

@@ -7,6 +7,7 @@ from lightning_deepvision.datamodules.base import (
     default_num_workers,
 )
 from lightning_deepvision.datamodules.caltech import CaltechDataModule, collate_frames
+from lightning_deepvision.datamodules.digits import DigitsDataModule
 from lightning_deepvision.datamodules.helen import HelenDataModule
 from lightning_deepvision.datamodules.identity_folder_lfw import (
     FaceVerificationDataModule,
@@ -15,10 +16,8 @@ from lightning_deepvision.datamodules.identity_folder_lfw import (
 from lightning_deepvision.datamodules.image_folder import ImageFolderDataModule
 from lightning_deepvision.datamodules.imagenet import ImageNetDataModule
 from lightning_deepvision.datamodules.lfw_parts import LFWPartsDataModule
-from lightning_deepvision.datamodules.multipie import MultiPIEDataModule
 from lightning_deepvision.datamodules.parsing import ParsingDataModule
 from lightning_deepvision.datamodules.synthetic_faces import SyntheticFacesDataModule
-from lightning_deepvision.datamodules.synthetic_multiview import SyntheticMultiViewDataModule
 from lightning_deepvision.datamodules.synthetic_objects import SyntheticObjectsDataModule
 from lightning_deepvision.datamodules.synthetic_parsing import SyntheticParsingDataModule
 from lightning_deepvision.datamodules.verification import VerificationDataModule
@@ -27,6 +26,7 @@ __all__ = [
     "BaseDataModule",
     "CaltechDataModule",
     "DatasetDataModule",
+    "DigitsDataModule",
     "FaceVerificationDataModule",
     "HelenDataModule",
     "IdentityFolderLFWDataModule",
@@ -34,10 +34,8 @@ __all__ = [
     "ImageNetDataModule",
     "KeepKeys",
     "LFWPartsDataModule",
-    "MultiPIEDataModule",
     "ParsingDataModule",
     "SyntheticFacesDataModule",
-    "SyntheticMultiViewDataModule",
     "SyntheticObjectsDataModule",
     "SyntheticParsingDataModule",
     "VerificationDataModule",

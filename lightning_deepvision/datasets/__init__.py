@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         read_vbb,
     )
     from lightning_deepvision.datasets.celeba import CelebA
+    from lightning_deepvision.datasets.digits import MNIST, Digits
     from lightning_deepvision.datasets.helen import HelenParsing
     from lightning_deepvision.datasets.image_folder import (
         ClassSetMismatchError,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     )
     from lightning_deepvision.datasets.imagenet import ImageNet
     from lightning_deepvision.datasets.lfw_parts import LFWParts
-    from lightning_deepvision.datasets.multipie import MultiPIE, MultiPIEFileNameError
     from lightning_deepvision.datasets.parsing_masks import InvalidMaskError, MaskedImages
     from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
     from lightning_deepvision.datasets.synthetic import (
@@ -52,15 +52,16 @@ if TYPE_CHECKING:
         SyntheticFaces,
         SyntheticObjects,
     )
-    from lightning_deepvision.datasets.synthetic.multiview import SyntheticMultiView
 
 __all__ = [
+    "MNIST",
     "CaltechPedestrian",
     "CaltechWindows",
     "CelebA",
     "ClassSetMismatchError",
     "CorruptImageError",
     "DatasetNotFoundError",
+    "Digits",
     "HelenParsing",
     "IdentityBalancedSampler",
     "IdentityFolder",
@@ -74,13 +75,10 @@ __all__ = [
     "MalformedAnnotationError",
     "MaskedImages",
     "MissingImageError",
-    "MultiPIE",
-    "MultiPIEFileNameError",
     "RenderedFaces",
     "SeqFile",
     "SyntheticFacePairs",
     "SyntheticFaces",
-    "SyntheticMultiView",
     "SyntheticObjects",
     "decode_image_file",
     "evaluation_ground_truth",
@@ -105,6 +103,8 @@ _LAZY = {
     "ClassSetMismatchError": "image_folder",
     "ImageFolderDataset": "image_folder",
     "ImageNet": "imagenet",
+    "Digits": "digits",
+    "MNIST": "digits",
     "HelenParsing": "helen",
     "LFWParts": "lfw_parts",
     "InvalidMaskError": "parsing_masks",
@@ -115,9 +115,6 @@ _LAZY = {
     "SyntheticFacePairs": "synthetic",
     "SyntheticObjects": "synthetic",
     "IdentityBalancedSampler": "samplers",
-    "MultiPIE": "multipie",
-    "MultiPIEFileNameError": "multipie",
-    "SyntheticMultiView": "synthetic.multiview",
 }
 
 

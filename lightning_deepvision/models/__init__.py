@@ -13,11 +13,10 @@ from lightning_deepvision._lazy import lazy_exports
 if TYPE_CHECKING:
     from lightning_deepvision.models.alexnet import AlexNet
     from lightning_deepvision.models.deepid import DeepID
-    from lightning_deepvision.models.fip import FIP
     from lightning_deepvision.models.joint_bayesian import JointBayesian
     from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
     from lightning_deepvision.models.layers.response_norm import LocalResponseNorm
-    from lightning_deepvision.models.mvp import MVP
+    from lightning_deepvision.models.mlp import MLP, DeepAutoencoder
     from lightning_deepvision.models.parsing import CrossModalityParsingNet, LabelMapAutoencoder
     from lightning_deepvision.models.registry import (
         create_model,
@@ -28,10 +27,10 @@ if TYPE_CHECKING:
     from lightning_deepvision.models.timm_parsing import TimmParsingNet
 
 __all__ = [
-    "FIP",
-    "MVP",
+    "MLP",
     "AlexNet",
     "CrossModalityParsingNet",
+    "DeepAutoencoder",
     "DeepID",
     "JointBayesian",
     "LabelMapAutoencoder",
@@ -50,6 +49,8 @@ _LAZY = {
     "AlexNet": "alexnet",
     "DeepID": "deepid",
     "JointBayesian": "joint_bayesian",
+    "MLP": "mlp",
+    "DeepAutoencoder": "mlp",
     "CrossModalityParsingNet": "parsing",
     "LabelMapAutoencoder": "parsing",
     "TimmParsingNet": "timm_parsing",
@@ -60,8 +61,6 @@ _LAZY = {
     "list_models": "registry",
     "model_accepts": "registry",
     "register_model": "registry",
-    "FIP": "fip",
-    "MVP": "mvp",
 }
 
 

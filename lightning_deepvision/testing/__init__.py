@@ -27,15 +27,14 @@ from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
 if TYPE_CHECKING:
     from lightning_deepvision.testing.caltech import write_caltech, write_seq, write_vbb
     from lightning_deepvision.testing.celeba import write_celeba
+    from lightning_deepvision.testing.digits import write_idx, write_mnist
     from lightning_deepvision.testing.helen import write_helen
     from lightning_deepvision.testing.lfw_parts import write_lfw_parts
-    from lightning_deepvision.testing.multipie import multipie_path, write_multipie
     from lightning_deepvision.testing.trainers import quiet_trainer
 
 __all__ = [
     "class_image",
     "lfw_person_name",
-    "multipie_path",
     "quiet_trainer",
     "refuse_existing",
     "save_image",
@@ -44,11 +43,12 @@ __all__ = [
     "write_helen",
     "write_celeba",
     "write_identity_folder",
+    "write_idx",
     "write_image_folder",
     "write_imagenet",
     "write_lfw",
     "write_lfw_parts",
-    "write_multipie",
+    "write_mnist",
     "write_seq",
     "write_vbb",
 ]
@@ -61,9 +61,9 @@ _LAZY = {
     "write_seq": "caltech",
     "write_vbb": "caltech",
     "write_celeba": "celeba",
+    "write_idx": "digits",
+    "write_mnist": "digits",
     "write_helen": "helen",
     "write_lfw_parts": "lfw_parts",
-    "multipie_path": "multipie",
-    "write_multipie": "multipie",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

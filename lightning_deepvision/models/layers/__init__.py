@@ -1,7 +1,17 @@
 """Reusable layers of the DeepID-era models (locally connected and locally shared convolutions)."""
 
 from lightning_deepvision.models.layers._filter_bank import RegionFilterBank
+from lightning_deepvision.models.layers.autoencoder import AutoencoderLayer
 from lightning_deepvision.models.layers.locally_connected import LocallyConnected2d
 from lightning_deepvision.models.layers.locally_shared import LocallySharedConv2d
+from lightning_deepvision.models.layers.rbm import RBM, BernoulliRBM, GaussianBernoulliRBM
 
-__all__ = ["LocallyConnected2d", "LocallySharedConv2d", "RegionFilterBank"]
+__all__ = [
+    "RBM",
+    "AutoencoderLayer",
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "LocallyConnected2d",
+    "LocallySharedConv2d",
+    "RegionFilterBank",
+]
