@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from lightning_deepvision.callbacks.parsing_overlay import ParsingOverlayLogger
     from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
+    from lightning_deepvision.callbacks.reconstruction_grid import ReconstructionGridLogger
     from lightning_deepvision.callbacks.retrieval_grid import RetrievalGridLogger
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
@@ -36,6 +37,7 @@ __all__ = [
     "LineProgressBar",
     "NeuronProperties",
     "ParsingOverlayLogger",
+    "ReconstructionGridLogger",
     "RetrievalGridLogger",
     "ReuseHostMemory",
     "TaskEarlyStopping",
@@ -61,6 +63,7 @@ _LAZY = {
     "VerificationROCLogger": "verification_roc",
     "ParsingOverlayLogger": "parsing_overlay",
     "plot_miss_rate_curves": "miss_rate_curve",
+    "ReconstructionGridLogger": "reconstruction_grid",
 }
 
 

@@ -16,8 +16,10 @@ from lightning_deepvision.datamodules.identity_folder_lfw import (
 from lightning_deepvision.datamodules.image_folder import ImageFolderDataModule
 from lightning_deepvision.datamodules.imagenet import ImageNetDataModule
 from lightning_deepvision.datamodules.lfw_parts import LFWPartsDataModule
+from lightning_deepvision.datamodules.multipie import MultiPIEDataModule
 from lightning_deepvision.datamodules.parsing import ParsingDataModule
 from lightning_deepvision.datamodules.synthetic_faces import SyntheticFacesDataModule
+from lightning_deepvision.datamodules.synthetic_multiview import SyntheticMultiViewDataModule
 from lightning_deepvision.datamodules.synthetic_objects import SyntheticObjectsDataModule
 from lightning_deepvision.datamodules.synthetic_parsing import SyntheticParsingDataModule
 from lightning_deepvision.datamodules.verification import VerificationDataModule
@@ -34,8 +36,10 @@ __all__ = [
     "ImageNetDataModule",
     "KeepKeys",
     "LFWPartsDataModule",
+    "MultiPIEDataModule",
     "ParsingDataModule",
     "SyntheticFacesDataModule",
+    "SyntheticMultiViewDataModule",
     "SyntheticObjectsDataModule",
     "SyntheticParsingDataModule",
     "VerificationDataModule",

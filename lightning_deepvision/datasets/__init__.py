@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     )
     from lightning_deepvision.datasets.imagenet import ImageNet
     from lightning_deepvision.datasets.lfw_parts import LFWParts
+    from lightning_deepvision.datasets.multipie import MultiPIE, MultiPIEFileNameError
     from lightning_deepvision.datasets.parsing_masks import InvalidMaskError, MaskedImages
     from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
     from lightning_deepvision.datasets.synthetic import (
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         SyntheticFaces,
         SyntheticObjects,
     )
+    from lightning_deepvision.datasets.synthetic.multiview import SyntheticMultiView
 
 __all__ = [
     "MNIST",
@@ -75,10 +77,13 @@ __all__ = [
     "MalformedAnnotationError",
     "MaskedImages",
     "MissingImageError",
+    "MultiPIE",
+    "MultiPIEFileNameError",
     "RenderedFaces",
     "SeqFile",
     "SyntheticFacePairs",
     "SyntheticFaces",
+    "SyntheticMultiView",
     "SyntheticObjects",
     "decode_image_file",
     "evaluation_ground_truth",
@@ -115,6 +120,9 @@ _LAZY = {
     "SyntheticFacePairs": "synthetic",
     "SyntheticObjects": "synthetic",
     "IdentityBalancedSampler": "samplers",
+    "MultiPIE": "multipie",
+    "MultiPIEFileNameError": "multipie",
+    "SyntheticMultiView": "synthetic.multiview",
 }
 
 

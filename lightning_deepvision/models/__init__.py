@@ -13,10 +13,12 @@ from lightning_deepvision._lazy import lazy_exports
 if TYPE_CHECKING:
     from lightning_deepvision.models.alexnet import AlexNet
     from lightning_deepvision.models.deepid import DeepID
+    from lightning_deepvision.models.fip import FIP
     from lightning_deepvision.models.joint_bayesian import JointBayesian
     from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
     from lightning_deepvision.models.layers.response_norm import LocalResponseNorm
     from lightning_deepvision.models.mlp import MLP, DeepAutoencoder
+    from lightning_deepvision.models.mvp import MVP
     from lightning_deepvision.models.parsing import CrossModalityParsingNet, LabelMapAutoencoder
     from lightning_deepvision.models.registry import (
         create_model,
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
     from lightning_deepvision.models.timm_parsing import TimmParsingNet
 
 __all__ = [
+    "FIP",
     "MLP",
+    "MVP",
     "AlexNet",
     "CrossModalityParsingNet",
     "DeepAutoencoder",
@@ -61,6 +65,8 @@ _LAZY = {
     "list_models": "registry",
     "model_accepts": "registry",
     "register_model": "registry",
+    "FIP": "fip",
+    "MVP": "mvp",
 }
 
 

@@ -30,11 +30,13 @@ if TYPE_CHECKING:
     from lightning_deepvision.testing.digits import write_idx, write_mnist
     from lightning_deepvision.testing.helen import write_helen
     from lightning_deepvision.testing.lfw_parts import write_lfw_parts
+    from lightning_deepvision.testing.multipie import multipie_path, write_multipie
     from lightning_deepvision.testing.trainers import quiet_trainer
 
 __all__ = [
     "class_image",
     "lfw_person_name",
+    "multipie_path",
     "quiet_trainer",
     "refuse_existing",
     "save_image",
@@ -49,6 +51,7 @@ __all__ = [
     "write_lfw",
     "write_lfw_parts",
     "write_mnist",
+    "write_multipie",
     "write_seq",
     "write_vbb",
 ]
@@ -65,5 +68,7 @@ _LAZY = {
     "write_mnist": "digits",
     "write_helen": "helen",
     "write_lfw_parts": "lfw_parts",
+    "multipie_path": "multipie",
+    "write_multipie": "multipie",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
