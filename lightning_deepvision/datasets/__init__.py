@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         SyntheticObjects,
     )
     from lightning_deepvision.datasets.synthetic.multiview import SyntheticMultiView
+    from lightning_deepvision.datasets.synthetic.pedestrians import SyntheticPedestrians
 
 __all__ = [
     "MNIST",
@@ -85,6 +86,7 @@ __all__ = [
     "SyntheticFaces",
     "SyntheticMultiView",
     "SyntheticObjects",
+    "SyntheticPedestrians",
     "decode_image_file",
     "evaluation_ground_truth",
     "read_bbgt",
@@ -98,6 +100,7 @@ __all__ = [
 # Imported on first access so that importing this package never depends on them (and stays
 # cheap): name -> sub-module.
 _LAZY = {
+    "SyntheticPedestrians": "synthetic.pedestrians",
     "CaltechPedestrian": "caltech",
     "CaltechWindows": "caltech",
     "SeqFile": "caltech",

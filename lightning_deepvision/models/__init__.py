@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from lightning_deepvision.models.fip import FIP
     from lightning_deepvision.models.joint_bayesian import JointBayesian
     from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
+    from lightning_deepvision.models.layers.deformation import DeformationLayer, DefPooling
     from lightning_deepvision.models.layers.response_norm import LocalResponseNorm
     from lightning_deepvision.models.mlp import MLP, DeepAutoencoder
     from lightning_deepvision.models.mvp import MVP
@@ -27,15 +28,19 @@ if TYPE_CHECKING:
         register_model,
     )
     from lightning_deepvision.models.timm_parsing import TimmParsingNet
+    from lightning_deepvision.models.udn import UDN
 
 __all__ = [
     "FIP",
     "MLP",
     "MVP",
+    "UDN",
     "AlexNet",
     "CrossModalityParsingNet",
     "DeepAutoencoder",
     "DeepID",
+    "DefPooling",
+    "DeformationLayer",
     "JointBayesian",
     "LabelMapAutoencoder",
     "LocalResponseNorm",
@@ -50,6 +55,9 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
+    "DefPooling": "layers.deformation",
+    "DeformationLayer": "layers.deformation",
+    "UDN": "udn",
     "AlexNet": "alexnet",
     "DeepID": "deepid",
     "JointBayesian": "joint_bayesian",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from lightning_deepvision.testing.helen import write_helen
     from lightning_deepvision.testing.lfw_parts import write_lfw_parts
     from lightning_deepvision.testing.multipie import multipie_path, write_multipie
+    from lightning_deepvision.testing.synthetic_pedestrians import write_synthetic_caltech
     from lightning_deepvision.testing.trainers import quiet_trainer
 
 __all__ = [
@@ -53,12 +54,14 @@ __all__ = [
     "write_mnist",
     "write_multipie",
     "write_seq",
+    "write_synthetic_caltech",
     "write_vbb",
 ]
 
 # Lightning is imported only by the one helper that needs it; the Caltech writers (through the
 # Caltech readers, which share the evaluation's rules) import torchmetrics.
 _LAZY = {
+    "write_synthetic_caltech": "synthetic_pedestrians",
     "quiet_trainer": "trainers",
     "write_caltech": "caltech",
     "write_seq": "caltech",

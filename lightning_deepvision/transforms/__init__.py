@@ -30,6 +30,7 @@ from lightning_deepvision.transforms.faces import (
     face_transforms,
 )
 from lightning_deepvision.transforms.parsing import SampleToMask, parsing_transforms
+from lightning_deepvision.transforms.udn import UDNChannels, udn_channels
 
 __all__ = [
     "CELEBA_LANDMARKS",
@@ -46,8 +47,10 @@ __all__ = [
     "FaceHorizontalFlip",
     "PCALighting",
     "SampleToMask",
+    "UDNChannels",
     "classification_transforms",
     "detection_transforms",
     "face_transforms",
     "parsing_transforms",
+    "udn_channels",
 ]
