@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from lightning_deepvision.datamodules.base import BaseDataModule, KeepKeys
 from lightning_deepvision.datasets.samplers import IdentityBalancedSampler
 from lightning_deepvision.transforms import face_transforms
+from lightning_deepvision.transforms.faces import FaceAugment
 
 #: The entries of an identity sample that verification trains on.
 TRAIN_KEYS: tuple[str, ...] = ("image", "label")
@@ -40,6 +41,10 @@ class VerificationDataModule(BaseDataModule):
         images_per_identity: K, images of each identity per training batch
             (batch size = P × K per process).
         seed: Seed of the training sampler.
+        augment: Training augmentation preset of
+            :func:`~lightning_deepvision.transforms.face_transforms`: ``"jitter"`` (a small
+            crop jitter and the mirror) or ``"strong"`` (crops around the alignment, mirror,
+            brightness/contrast jitter, blur: for few training identities).
         **kwargs: Loader options of :class:`BaseDataModule` (``eval_batch_size``,
             ``num_workers``, ``pin_memory``, ``persistent_workers``).
     """
@@ -52,9 +57,11 @@ class VerificationDataModule(BaseDataModule):
         identities_per_batch: int = 32,
         images_per_identity: int = 4,
         seed: int = 0,
+        augment: FaceAugment = "jitter",
         **kwargs: Any,
     ) -> None:
         super().__init__(batch_size=identities_per_batch * images_per_identity, **kwargs)
+        self.augment: FaceAugment = augment
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.center_crop_fraction = center_crop_fraction
         self.grayscale = grayscale
@@ -83,6 +90,7 @@ class VerificationDataModule(BaseDataModule):
             train=train,
             center_crop_fraction=self.center_crop_fraction,
             grayscale=self.grayscale,
+            augment=self.augment,
         )
 
     def sample_transforms(self, train: bool) -> Callable[[Any], Any]:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from lightning_deepvision.datasets.celeba import CelebA
     from lightning_deepvision.datasets.digits import MNIST, Digits
     from lightning_deepvision.datasets.helen import HelenParsing
+    from lightning_deepvision.datasets.identity_pairs import IdentityPairs, balanced_pairs
     from lightning_deepvision.datasets.image_folder import (
         ClassSetMismatchError,
         ImageFolderDataset,
@@ -68,6 +69,7 @@ __all__ = [
     "HelenParsing",
     "IdentityBalancedSampler",
     "IdentityFolder",
+    "IdentityPairs",
     "ImageFolderDataset",
     "ImageNet",
     "InvalidMaskError",
@@ -87,6 +89,7 @@ __all__ = [
     "SyntheticMultiView",
     "SyntheticObjects",
     "SyntheticPedestrians",
+    "balanced_pairs",
     "decode_image_file",
     "evaluation_ground_truth",
     "read_bbgt",
@@ -123,6 +126,8 @@ _LAZY = {
     "SyntheticFacePairs": "synthetic",
     "SyntheticObjects": "synthetic",
     "IdentityBalancedSampler": "samplers",
+    "IdentityPairs": "identity_pairs",
+    "balanced_pairs": "identity_pairs",
     "MultiPIE": "multipie",
     "MultiPIEFileNameError": "multipie",
     "SyntheticMultiView": "synthetic.multiview",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from lightning_deepvision.models.mlp import MLP, DeepAutoencoder
     from lightning_deepvision.models.mvp import MVP
     from lightning_deepvision.models.parsing import CrossModalityParsingNet, LabelMapAutoencoder
+    from lightning_deepvision.models.patch_ensemble import DEEPID2_PATCHES, PatchEnsemble
     from lightning_deepvision.models.registry import (
         create_model,
         list_models,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from lightning_deepvision.models.udn import UDN
 
 __all__ = [
+    "DEEPID2_PATCHES",
     "FIP",
     "MLP",
     "MVP",
@@ -46,6 +48,7 @@ __all__ = [
     "LocalResponseNorm",
     "LocallyConnected2d",
     "LocallySharedConv2d",
+    "PatchEnsemble",
     "TimmParsingNet",
     "create_model",
     "list_models",
@@ -55,6 +58,7 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
+    "DEEPID2_PATCHES": "patch_ensemble",
     "DefPooling": "layers.deformation",
     "DeformationLayer": "layers.deformation",
     "UDN": "udn",
@@ -69,6 +73,7 @@ _LAZY = {
     "LocalResponseNorm": "layers.response_norm",
     "LocallyConnected2d": "layers",
     "LocallySharedConv2d": "layers",
+    "PatchEnsemble": "patch_ensemble",
     "create_model": "registry",
     "list_models": "registry",
     "model_accepts": "registry",

@@ -3,6 +3,7 @@
 from lightning_deepvision.tasks.base import BaseTask
 from lightning_deepvision.tasks.classification import ClassificationTask
 from lightning_deepvision.tasks.parsing import ParsingTask
+from lightning_deepvision.tasks.patch_ensemble import PatchEnsembleTask
 from lightning_deepvision.tasks.reconstruction import ReconstructionTask
 from lightning_deepvision.tasks.transfer import TransferReport, load_matching_weights
 from lightning_deepvision.tasks.verification import ScorerFitData, VerificationTask
@@ -11,6 +12,7 @@ __all__ = [
     "BaseTask",
     "ClassificationTask",
     "ParsingTask",
+    "PatchEnsembleTask",
     "ReconstructionTask",
     "ScorerFitData",
     "TransferReport",

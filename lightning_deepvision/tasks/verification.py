@@ -348,6 +348,10 @@ class VerificationTask(BaseTask):
         """Fit a learning scorer on current training embeddings."""
         self._fit_scorer()
 
+    def on_predict_epoch_start(self) -> None:
+        """Fit a learning scorer on current training embeddings (pair predictions score)."""
+        self._fit_scorer()
+
     @torch.no_grad()
     def _fit_scorer(self) -> None:
         if not self.scorer.requires_fit:

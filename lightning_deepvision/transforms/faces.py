@@ -18,7 +18,7 @@ the sample convention.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -33,9 +33,15 @@ __all__ = [
     "CELEBA_LANDMARK_HFLIP_PERMUTATION",
     "FACE_MEAN",
     "FACE_STD",
+    "FaceAugment",
     "FaceHorizontalFlip",
+    "face_augmentations",
     "face_transforms",
 ]
+
+FaceAugment = Literal["jitter", "strong"]
+"""Training presets of :func:`face_transforms`: the small crop jitter, or the preset for few
+identities (:func:`face_augmentations`)."""
 
 #: Per-channel mean/std that maps ``[0, 1]`` pixels to ``[-1, 1]``.
 FACE_MEAN: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -146,6 +152,52 @@ def _reorder(points: tv_tensors.KeyPoints, perm: tuple[int, ...]) -> tv_tensors.
     return tv_tensors.wrap(points.as_subclass(Tensor)[..., list(perm), :], like=points)
 
 
+def face_augmentations(
+    size: tuple[int, int],
+    crop_scale: tuple[float, float] = (0.7, 1.0),
+    brightness: float = 0.4,
+    contrast: float = 0.4,
+    jitter_probability: float = 0.8,
+    blur_probability: float = 0.3,
+    blur_sigma: tuple[float, float] = (0.1, 1.0),
+) -> list[v2.Transform]:
+    """The training augmentation for few identities: crops around the alignment, colour, blur.
+
+    With a few hundred images of a few dozen people (AT&T's 40 × 10), a network memorises the
+    training images within a few epochs; what generalises to new people is what stays under
+    the variation real photographs have: the face box of a detector (scale and position), the
+    exposure and the focus. The preset therefore draws a random crop of ``crop_scale`` of the
+    aligned face's area (at about the output's aspect, so the crop stays around the alignment
+    rather than sliding off the face), resizes it to ``size``, then with
+    ``jitter_probability`` changes brightness and contrast (``v2.ColorJitter``, images only:
+    masks keep their labels) and with ``blur_probability`` blurs (``v2.GaussianBlur``). The
+    mirror is added by :func:`face_transforms`. All steps are torchvision v2, applied to the
+    whole sample so that masks, boxes and landmarks follow the crop.
+
+    Args:
+        size: ``(height, width)`` of the output.
+        crop_scale: Range of the crop's area, as a fraction of the face's.
+        brightness: ``v2.ColorJitter`` brightness factor range ``1 ± brightness``.
+        contrast: ``v2.ColorJitter`` contrast factor range ``1 ± contrast``.
+        jitter_probability: Probability of the colour/brightness jitter.
+        blur_probability: Probability of the Gaussian blur.
+        blur_sigma: Range of the blur's standard deviation, in pixels of the output.
+
+    Returns:
+        The steps, to be placed after the image conversion and before the dtype conversion.
+    """
+    ratio = size[1] / size[0]
+    return [
+        v2.RandomResizedCrop(
+            size, scale=crop_scale, ratio=(ratio * 0.9, ratio / 0.9), antialias=True
+        ),
+        v2.RandomApply(
+            [v2.ColorJitter(brightness=brightness, contrast=contrast)], jitter_probability
+        ),
+        v2.RandomApply([v2.GaussianBlur(3, sigma=blur_sigma)], blur_probability),
+    ]
+
+
 def face_transforms(
     input_size: Sequence[int] = (55, 47),
     train: bool = False,
@@ -155,6 +207,7 @@ def face_transforms(
     grayscale: bool = False,
     mean: Sequence[float] = FACE_MEAN,
     std: Sequence[float] = FACE_STD,
+    augment: FaceAugment = "jitter",
 ) -> v2.Compose:
     """Build the preprocessing pipeline for one face crop.
 
@@ -174,6 +227,9 @@ def face_transforms(
         grayscale: Convert to one channel (DeepID's grey-patch nets, AT&T-style data).
         mean: Normalisation mean per channel.
         std: Normalisation std per channel.
+        augment: The training preset: ``"jitter"`` (the ``scale_jitter`` crop) or
+            ``"strong"`` (:func:`face_augmentations`: crops around the alignment, brightness
+            and contrast jitter, blur; for few training identities).
 
     Returns:
         A ``v2.Compose`` that accepts an image or a sample dict with tv_tensors.
@@ -187,8 +243,13 @@ def face_transforms(
     steps: list[v2.Transform] = [SampleToImage()]
     if center_crop_fraction < 1.0:
         steps.append(_CenterCropFraction(center_crop_fraction))
+    if augment not in ("jitter", "strong"):
+        raise ValueError(f"augment must be 'jitter' or 'strong', got {augment!r}")
     if train:
-        steps.append(jittered_crop(size, scale_jitter))
+        if augment == "strong":
+            steps += face_augmentations(size)
+        else:
+            steps.append(jittered_crop(size, scale_jitter))
         if flip:
             steps.append(FaceHorizontalFlip())
     else:

@@ -1,10 +1,11 @@
+import logging
 from pathlib import Path
 
 import pytest
 import torch
 
 from lightning_deepvision.datamodules import IdentityFolderLFWDataModule
-from lightning_deepvision.datasets import DatasetNotFoundError, LFWPairs
+from lightning_deepvision.datasets import DatasetNotFoundError, IdentityPairs, LFWPairs
 
 
 def data_module(train_root: Path, lfw_root: Path, **overrides) -> IdentityFolderLFWDataModule:
@@ -23,17 +24,33 @@ def test_train_and_pairs(make_identity_folder, lfw_root) -> None:
     assert pairs["image1"].shape == (8, 3, 55, 47)
 
 
-def test_val_split_prefers_view1_then_view2(make_identity_folder, make_lfw) -> None:
-    train = make_identity_folder(num_identities=4)
+def test_val_split_prefers_view1_then_held_out_identities(
+    make_identity_folder, make_lfw, caplog: pytest.LogCaptureFixture
+) -> None:
+    train = make_identity_folder(num_identities=10)
     with_view1 = data_module(train, make_lfw("with", view1=True))
     with_view1.setup("validate")
     assert isinstance(with_view1.dataset("val"), LFWPairs)
     assert with_view1.dataset("val").list_file.name == "pairsDevTest.txt"
-    without_view1 = data_module(train, make_lfw("without", view1=False))
-    without_view1.setup("validate")
-    assert without_view1.dataset("val").list_file.name == "pairs.txt"
+    assert with_view1.num_classes == 10
+    # Without View 1 the test pairs never choose the model: held-out training people do.
+    without_view1 = data_module(train, make_lfw("without", view1=False), val_identity_fraction=0.2)
+    with caplog.at_level(logging.INFO):
+        without_view1.setup("fit")
+    assert "held out from training" in caplog.text
+    val = without_view1.dataset("val")
+    assert isinstance(val, IdentityPairs)
+    held_out = set(val.images.classes)
+    trained = set(without_view1.dataset("train").classes)
+    assert len(held_out) == 2 and not held_out & trained and without_view1.num_classes == 8
+    pair = val[0]
+    assert pair["image1"].shape == (3, 55, 47) and int(pair["same"]) in (0, 1)
     without_view1.setup("test")
     assert without_view1.dataset("test").list_file.name == "pairs.txt"
+    # Asked for explicitly, View 2 still validates.
+    view2 = data_module(train, make_lfw("view2", view1=False), val_split="10fold")
+    view2.setup("validate")
+    assert view2.dataset("val").list_file.name == "pairs.txt" and view2.num_classes == 10
 
 
 def test_missing_roots_name_the_path(tmp_path: Path, make_lfw) -> None:
