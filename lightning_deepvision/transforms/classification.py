@@ -5,6 +5,12 @@ Networks", NIPS 2012: images are rescaled so that the shorter side is 256 and th
 256×256 patch is kept (§2); training takes random 224×224 patches (227×227 in practice, the size
 the first layer's stride-4 arithmetic needs) and their horizontal reflections, and adds PCA
 colour noise ("lighting", §4.1); testing takes the centre patch.
+
+The presets keep the image ``uint8`` through every geometric step (resizing, crops and the
+mirror move a quarter of the bytes a float image has) and end with :class:`LightingNormalize`,
+which turns the pixels into the network's input in one arithmetic pass instead of the three of
+``ToDtype`` + :class:`PCALighting` + ``Normalize``; ``fused=False`` builds those three steps
+(torchvision's own pipeline, the reference the fused one is tested against).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import torch
 from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 from lightning_deepvision.transforms._sample import SampleToImage
 
@@ -24,7 +31,9 @@ __all__ = [
     "IMAGENET_EIGENVECTORS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "LightingNormalize",
     "PCALighting",
+    "ResizeSquareCrop",
     "classification_transforms",
 ]
 
@@ -111,6 +120,188 @@ class PCALighting(v2.Transform):
         return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
 
 
+class LightingNormalize(v2.Transform):
+    """``ToDtype(float32, scale=True)``, :class:`PCALighting` and ``Normalize`` in one pass.
+
+    AlexNet's input (Krizhevsky et al., NIPS 2012, §4.1) is the image in ``[0, 1]`` plus the
+    PCA colour shift ``δ``, normalised per channel. Written out, the three steps are one affine
+    map per channel, ``y_c = x_c · s / σ_c + (δ_c − μ_c) / σ_c`` (``s`` = 1/255 for ``uint8``,
+    1 for a float image), applied here by a single ``torch.addcmul`` that reads the pixels once
+    and writes a contiguous ``float32`` image. torchvision's steps make three passes over a
+    float image (``Normalize`` also copies it first) and keep the channels-last strides that
+    JPEG decoding leaves, so that batching must transpose every image afterwards; torchvision
+    has no fused form, hence this transform. The colour shift is drawn exactly as
+    :class:`PCALighting` draws it (one ``torch.randn(3)`` per call, only when ``lighting_std``
+    is positive), so under the same seed a pipeline draws the same crops, mirrors and colours
+    fused or not. Only images are changed (as :class:`PCALighting`); the result is not clamped.
+
+    Args:
+        mean: Normalisation mean per channel (of ``[0, 1]`` pixels).
+        std: Normalisation standard deviation per channel.
+        lighting_std: Standard deviation of the PCA colour noise (0.1 in the paper); ``0``
+            leaves the colours as they are (evaluation).
+        eigenvalues: ``λ_1..λ_3`` of :class:`PCALighting`.
+        eigenvectors: Its ``3×3`` eigenvectors, one per column.
+
+    Raises:
+        ValueError: If ``mean`` and ``std`` differ in length, a ``std`` is not positive, or the
+            colour noise is asked for other than 3 channels; when called, if the image's
+            channels do not match ``mean``.
+        TypeError: When called on an image that is neither floating point nor integer.
+    """
+
+    _transformed_types = (tv_tensors.Image, _is_plain_tensor)
+
+    def __init__(
+        self,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        lighting_std: float = 0.0,
+        eigenvalues: Sequence[float] = IMAGENET_EIGENVALUES,
+        eigenvectors: Sequence[Sequence[float]] = IMAGENET_EIGENVECTORS,
+    ) -> None:
+        super().__init__()
+        self.mean = [float(m) for m in mean]
+        self.std = [float(s) for s in std]
+        if len(self.mean) != len(self.std) or not self.mean:
+            raise ValueError(f"mean {self.mean} and std {self.std} need one value per channel")
+        if min(self.std) <= 0:
+            raise ValueError(f"std must be positive, got {self.std}")
+        self.lighting = PCALighting(lighting_std, eigenvalues, eigenvectors)
+        self.lighting_std = self.lighting.std
+        if self.lighting_std > 0 and len(self.mean) != 3:
+            raise ValueError(f"PCA colour noise needs 3 channels, got mean {self.mean}")
+        # The colour shift per unit draw, P diag(std λ), as plain floats: the per-image arithmetic
+        # on three numbers costs less in Python than in tensor operations.
+        self._colour = (
+            self.lighting.eigenvectors * (self.lighting.eigenvalues * self.lighting_std)
+        ).tolist()
+        self._gains: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        """Draw this call's colour shift as :class:`PCALighting` does (nothing without noise)."""
+        if self.lighting_std <= 0:
+            return {}
+        draw = torch.randn(3).tolist()  # PCALighting's draw: a = std · randn(3)
+        return {"rgb": [sum(p * a for p, a in zip(row, draw, strict=True)) for row in self._colour]}
+
+    def _gain(self, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """``s / σ`` per channel for images of ``dtype``, made once per dtype and device."""
+        key = (dtype, device)
+        if key not in self._gains:
+            # As ToDtype(scale=True): integers are divided by their largest value (255 -> 1.0).
+            scale = 1.0 if dtype.is_floating_point else 1.0 / torch.iinfo(dtype).max
+            gain = [scale / s for s in self.std]
+            self._gains[key] = torch.tensor(gain, device=device).view(-1, 1, 1)
+        return self._gains[key]
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """Map one image to the normalised ``float32`` network input."""
+        if inpt.dtype == torch.bool or inpt.is_complex():
+            raise TypeError(f"LightingNormalize needs an integer or float image, got {inpt.dtype}")
+        if inpt.ndim < 3 or inpt.shape[-3] != len(self.mean):
+            raise ValueError(
+                f"LightingNormalize has {len(self.mean)} channel means, got an image of shape "
+                f"{tuple(inpt.shape)} (channels first)"
+            )
+        shift = params.get("rgb", (0.0,) * len(self.mean))
+        bias = [(d - m) / s for d, m, s in zip(shift, self.mean, self.std, strict=True)]
+        pixels = inpt.as_subclass(Tensor)
+        gain = self._gain(pixels.dtype, pixels.device)
+        if pixels.is_floating_point() and pixels.dtype != torch.float32:
+            pixels = pixels.float()
+        # A fresh contiguous output: addcmul reads the (channels-last) pixels in the same pass.
+        out = torch.empty(pixels.shape, dtype=torch.float32, device=pixels.device)
+        torch.addcmul(
+            torch.tensor(bias, device=pixels.device).view(-1, 1, 1), pixels, gain, out=out
+        )
+        return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
+
+
+def _hwc_dense(image: Tensor) -> Tensor:
+    """``image`` with its pixels stored channels-last and densely (a copy unless they are)."""
+    hwc = image.movedim(-3, -1)
+    return image if hwc.is_contiguous() else hwc.contiguous().movedim(-1, -3)
+
+
+class ResizeSquareCrop(v2.Transform):
+    """AlexNet's crop (Krizhevsky et al., NIPS 2012, §2 and §4.1) as one step.
+
+    The same as ``v2.Resize(square_size)`` (shorter side to ``square_size``, bilinear with
+    antialiasing), ``v2.CenterCrop(square_size)`` and then, for training,
+    ``v2.RandomCrop(size)`` and ``v2.RandomHorizontalFlip(flip_p)``, or for evaluation
+    ``v2.CenterCrop(size)``: the random draws are those steps' own (a ``torch.randint`` for the
+    row, one for the column, a ``torch.rand(1)`` for the mirror, in that order), and a ``uint8``
+    image comes out bit-identical. It computes less: torchvision resizes a ``uint8`` image in
+    two separable passes, along the rows and then along the columns, so this step resizes the
+    rows, keeps the columns the crop needs (mirroring them in the copy the second pass needs
+    anyway), and resizes only those columns, a third of the second pass of a 4:3 image saved
+    and two transform calls fewer per sample. Other tv_tensors of a sample (masks, boxes) go
+    through the torchvision functions the separate steps would apply.
+
+    Args:
+        size: Side of the final crop (the network input).
+        square_size: Side the shorter image side is rescaled to and of the central square.
+        random: Take a random crop and mirror (training) instead of the central crop.
+        flip_p: Probability of the mirror when ``random``.
+
+    Raises:
+        ValueError: If ``size`` exceeds ``square_size`` or ``flip_p`` is not a probability.
+    """
+
+    def __init__(
+        self, size: int, square_size: int, random: bool = False, flip_p: float = 0.5
+    ) -> None:
+        super().__init__()
+        if size > square_size:
+            raise ValueError(f"crop size ({size}) must not exceed square_size ({square_size})")
+        if not 0.0 <= flip_p <= 1.0:
+            raise ValueError(f"flip_p must be in [0, 1], got {flip_p}")
+        self.size, self.square_size = int(size), int(square_size)
+        self.random, self.flip_p = bool(random), float(flip_p)
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        """The rescaled size and the crop window in it, drawn as the separate steps draw them."""
+        height, width = v2.query_size(flat_inputs)
+        short, long = sorted((height, width))
+        # v2.Resize(square_size): the shorter side to square_size, the longer one truncated.
+        scaled = (self.square_size, int(self.square_size * long / short))
+        resized = scaled if height <= width else scaled[::-1]
+        # v2.CenterCrop(square_size) of the rescaled image, then the crop inside the square.
+        top = round((resized[0] - self.square_size) / 2.0)  # round half to even, as CenterCrop
+        left = round((resized[1] - self.square_size) / 2.0)
+        margin = self.square_size - self.size
+        flip = False
+        if self.random:
+            if margin > 0:
+                top += int(torch.randint(0, margin + 1, size=()))
+                left += int(torch.randint(0, margin + 1, size=()))
+            flip = bool(torch.rand(1) < self.flip_p)
+        else:
+            top += round(margin / 2.0)
+            left += round(margin / 2.0)
+        return {"resized": resized, "top": top, "left": left, "flip": flip}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        """Rescale, crop and mirror one image (or other tv_tensor) of the sample."""
+        (height, width), top, left = params["resized"], params["top"], params["left"]
+        size = self.size
+        if not isinstance(inpt, tv_tensors.Image) and not _is_plain_tensor(inpt):
+            out = F.crop(F.resize(inpt, [height, width], antialias=True), top, left, size, size)
+            return F.horizontal_flip(out) if params["flip"] else out
+        image = inpt.as_subclass(Tensor)
+        if image.shape[-1] != width:  # the pass along the rows, on every row
+            image = F.resize(image, [image.shape[-2], width], antialias=True)
+        columns = image[..., left : left + size]
+        # The pass along the columns reads them channels-last and dense; the mirror is the copy.
+        columns = columns.flip(-1) if params["flip"] else columns
+        columns = _hwc_dense(columns)
+        if columns.shape[-2] != height:
+            columns = F.resize(columns, [height, size], antialias=True)
+        out = columns[..., top : top + size, :]
+        return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
+
+
 def classification_transforms(
     crop_size: int = 227,
     resize_size: int = 256,
@@ -118,12 +309,15 @@ def classification_transforms(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     lighting_std: float = 0.1,
+    fused: bool = True,
 ) -> v2.Compose:
     """Build AlexNet's preprocessing (Krizhevsky et al., NIPS 2012, §2 and §4.1).
 
     Both stages rescale the shorter side to ``resize_size`` and keep the central
     ``resize_size`` square (§2). Training then takes a random ``crop_size`` patch, mirrors it
-    with probability 0.5 and adds :class:`PCALighting`; evaluation takes the centre patch.
+    with probability 0.5 and adds :class:`PCALighting`; evaluation takes the centre patch. The
+    image stays ``uint8`` through the geometric steps, which torchvision's transforms apply to
+    ``uint8`` tensors directly.
 
     Args:
         crop_size: Side of the network input (227 for AlexNet).
@@ -132,6 +326,11 @@ def classification_transforms(
         mean: Normalisation mean per channel.
         std: Normalisation std per channel.
         lighting_std: Standard deviation of the PCA colour noise; ``0`` turns it off.
+        fused: Crop with :class:`ResizeSquareCrop` and end with :class:`LightingNormalize`
+            (fewer passes over the pixels, a contiguous output); ``False`` builds torchvision's
+            separate steps instead (``Resize``, ``CenterCrop``, ``RandomCrop``,
+            ``RandomHorizontalFlip``, ``ToDtype``, :class:`PCALighting`, ``Normalize``): the
+            same random draws and the same values within float rounding.
 
     Returns:
         A ``v2.Compose`` that accepts an image or a sample dict with tv_tensors.
@@ -141,6 +340,15 @@ def classification_transforms(
     """
     if crop_size > resize_size:
         raise ValueError(f"crop_size ({crop_size}) must not exceed resize_size ({resize_size})")
+    lighting = lighting_std if train else 0.0
+    if fused:
+        return v2.Compose(
+            [
+                SampleToImage(),
+                ResizeSquareCrop(crop_size, resize_size, random=train),
+                LightingNormalize(mean, std, lighting),
+            ]
+        )
     steps: list[v2.Transform] = [
         SampleToImage(),
         v2.Resize(resize_size, antialias=True),
@@ -151,7 +359,7 @@ def classification_transforms(
     else:
         steps.append(v2.CenterCrop(crop_size))
     steps.append(v2.ToDtype(torch.float32, scale=True))
-    if train and lighting_std > 0:
-        steps.append(PCALighting(lighting_std))
+    if lighting > 0:
+        steps.append(PCALighting(lighting))
     steps.append(v2.Normalize(list(mean), list(std)))
     return v2.Compose(steps)

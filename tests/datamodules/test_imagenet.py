@@ -6,25 +6,31 @@ from pathlib import Path
 
 import pytest
 import torch
-from torchvision.transforms import v2
 
 from lightning_deepvision.datamodules.imagenet import ImageNetDataModule
 from lightning_deepvision.datasets.errors import DatasetNotFoundError
 from lightning_deepvision.tasks import ClassificationTask
 from lightning_deepvision.testing import write_imagenet
 from lightning_deepvision.testing.trainers import quiet_trainer
-from lightning_deepvision.transforms import PCALighting
+from lightning_deepvision.transforms.classification import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LightingNormalize,
+    ResizeSquareCrop,
+)
 
 
 def test_defaults_are_the_papers(tmp_path: Path) -> None:
     data = ImageNetDataModule(tmp_path)
     assert (data.image_size, data.resize_size, data.lighting_std) == (227, 256, 0.1)
-    train = [type(t) for t in data.transforms("train").transforms]
-    assert {v2.RandomCrop, v2.RandomHorizontalFlip, PCALighting} <= set(train)
-    evaluation = data.transforms("val").transforms
-    crops = [tuple(t.size) for t in evaluation if isinstance(t, v2.CenterCrop)]
-    assert crops == [(256, 256), (227, 227)]
-    assert not any(isinstance(t, (v2.RandomCrop, PCALighting)) for t in evaluation)
+    _, crop, colour = data.transforms("train").transforms
+    assert isinstance(crop, ResizeSquareCrop) and isinstance(colour, LightingNormalize)
+    assert (crop.size, crop.square_size, crop.random, crop.flip_p) == (227, 256, True, 0.5)
+    assert colour.lighting_std == 0.1
+    assert (colour.mean, colour.std) == (list(IMAGENET_MEAN), list(IMAGENET_STD))
+    _, crop, colour = data.transforms("val").transforms
+    assert (crop.size, crop.square_size, crop.random) == (227, 256, False)
+    assert colour.lighting_std == 0
     assert {data.split_of(s) for s in ("val", "test", "predict")} == {"val"}
 
 
