@@ -12,7 +12,9 @@ from lightning_deepvision.transforms.classification import (
     IMAGENET_EIGENVECTORS,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    LightingNormalize,
     PCALighting,
+    ResizeSquareCrop,
     classification_transforms,
 )
 from lightning_deepvision.transforms.detection import (
@@ -45,7 +47,9 @@ __all__ = [
     "IMAGENET_STD",
     "PER_BOX_KEYS",
     "FaceHorizontalFlip",
+    "LightingNormalize",
     "PCALighting",
+    "ResizeSquareCrop",
     "SampleToMask",
     "UDNChannels",
     "classification_transforms",
