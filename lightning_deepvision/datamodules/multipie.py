@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
@@ -72,7 +72,12 @@ class ViewReconstructionDataModule(BaseDataModule):
             (evenly spaced over the training set; 0: none, and no LDA).
         seed: Seed of the evaluation sets' random target views.
         **kwargs: Loader options of :class:`~lightning_deepvision.datamodules.BaseDataModule`.
+
+    Attributes:
+        has_paths: Whether the samples carry ``path`` (kept for predict).
     """
+
+    has_paths: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -112,7 +117,7 @@ class ViewReconstructionDataModule(BaseDataModule):
         if self.crop_size is not None:
             steps.append(v2.CenterCrop(self.crop_size))
         steps += [v2.Resize(self.image_size, antialias=True), v2.ToDtype(torch.float32, scale=True)]
-        keys = (*VIEW_KEYS, "path") if stage == "predict" else VIEW_KEYS
+        keys = (*VIEW_KEYS, "path") if stage == "predict" and self.has_paths else VIEW_KEYS
         return KeepKeys(keys, v2.Compose(steps))
 
     def build_dataset(self, stage: str) -> Dataset[Any]:
@@ -153,6 +158,8 @@ class MultiPIEDataModule(ViewReconstructionDataModule):
         skip_invalid: Skip (and count) badly named files and images without target.
         **kwargs: The options of :class:`ViewReconstructionDataModule` and the loader options.
     """
+
+    has_paths: ClassVar[bool] = True
 
     def __init__(
         self,
