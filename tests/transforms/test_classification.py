@@ -183,11 +183,13 @@ def test_resize_square_crop_is_bit_identical_to_the_steps(shape: tuple[int, int]
     crop = ResizeSquareCrop(227, 256, random=True)
     flips = set()
     for seed in range(4):
-        torch.manual_seed(seed)
-        out = crop(image)
-        torch.manual_seed(seed)
-        expected = steps(image)
-        assert out.dtype == torch.uint8 and torch.equal(out, expected)
+        # Decoded (channels-last) and rendered (channels-first) pixels alike.
+        for pixels in (image, image.contiguous()):
+            torch.manual_seed(seed)
+            out = crop(pixels)
+            torch.manual_seed(seed)
+            expected = steps(pixels)
+            assert out.dtype == torch.uint8 and torch.equal(out, expected)
         torch.manual_seed(seed)
         torch.randint(0, 30, size=())
         torch.randint(0, 30, size=())
