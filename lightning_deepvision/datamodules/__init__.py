@@ -7,6 +7,7 @@ from lightning_deepvision.datamodules.base import (
     default_num_workers,
 )
 from lightning_deepvision.datamodules.caltech import CaltechDataModule, collate_frames
+from lightning_deepvision.datamodules.celeba import CelebADataModule
 from lightning_deepvision.datamodules.digits import DigitsDataModule
 from lightning_deepvision.datamodules.helen import HelenDataModule
 from lightning_deepvision.datamodules.identity_folder_lfw import (
@@ -15,9 +16,11 @@ from lightning_deepvision.datamodules.identity_folder_lfw import (
 )
 from lightning_deepvision.datamodules.image_folder import ImageFolderDataModule
 from lightning_deepvision.datamodules.imagenet import ImageNetDataModule
+from lightning_deepvision.datamodules.lfw_attributes import LFWAttributesDataModule
 from lightning_deepvision.datamodules.lfw_parts import LFWPartsDataModule
 from lightning_deepvision.datamodules.multipie import MultiPIEDataModule
 from lightning_deepvision.datamodules.parsing import ParsingDataModule
+from lightning_deepvision.datamodules.synthetic_attributes import SyntheticAttributesDataModule
 from lightning_deepvision.datamodules.synthetic_faces import SyntheticFacesDataModule
 from lightning_deepvision.datamodules.synthetic_multiview import SyntheticMultiViewDataModule
 from lightning_deepvision.datamodules.synthetic_objects import SyntheticObjectsDataModule
@@ -27,6 +30,7 @@ from lightning_deepvision.datamodules.verification import VerificationDataModule
 __all__ = [
     "BaseDataModule",
     "CaltechDataModule",
+    "CelebADataModule",
     "DatasetDataModule",
     "DigitsDataModule",
     "FaceVerificationDataModule",
@@ -35,9 +39,11 @@ __all__ = [
     "ImageFolderDataModule",
     "ImageNetDataModule",
     "KeepKeys",
+    "LFWAttributesDataModule",
     "LFWPartsDataModule",
     "MultiPIEDataModule",
     "ParsingDataModule",
+    "SyntheticAttributesDataModule",
     "SyntheticFacesDataModule",
     "SyntheticMultiViewDataModule",
     "SyntheticObjectsDataModule",

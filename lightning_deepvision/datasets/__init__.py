@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         read_vbb,
     )
     from lightning_deepvision.datasets.celeba import CelebA
+    from lightning_deepvision.datasets.lfw_attributes import LFWAttributes
     from lightning_deepvision.datasets.digits import MNIST, Digits
     from lightning_deepvision.datasets.helen import HelenParsing
     from lightning_deepvision.datasets.identity_pairs import IdentityPairs, balanced_pairs
@@ -73,6 +74,7 @@ __all__ = [
     "ImageFolderDataset",
     "ImageNet",
     "InvalidMaskError",
+    "LFWAttributes",
     "LFWPairs",
     "LFWParts",
     "LFWPeople",
@@ -111,6 +113,7 @@ _LAZY = {
     "read_bbgt": "caltech",
     "read_vbb": "caltech",
     "CelebA": "celeba",
+    "LFWAttributes": "lfw_attributes",
     "ClassSetMismatchError": "image_folder",
     "ImageFolderDataset": "image_folder",
     "ImageNet": "imagenet",

@@ -21,6 +21,12 @@ from lightning_deepvision.metrics.miss_rate import (
     miss_rate_curve,
 )
 from lightning_deepvision.metrics.parsing import HELEN_COMPONENTS, ParsingScores, parsing_scores
+from lightning_deepvision.metrics.attributes import (
+    MultilabelBalancedAccuracy,
+    MultilabelMajorityAccuracy,
+    attribute_metrics,
+    attribute_table,
+)
 from lightning_deepvision.metrics.retrieval import KNNRetrieval, cosine_knn, retrieval_metrics
 from lightning_deepvision.metrics.scoring import (
     SCORERS,
@@ -54,6 +60,10 @@ __all__ = [
     "JointBayesianScorer",
     "KFoldVerificationAccuracy",
     "KNNRetrieval",
+    "MultilabelBalancedAccuracy",
+    "MultilabelMajorityAccuracy",
+    "attribute_metrics",
+    "attribute_table",
     "L2Scorer",
     "LogAverageMissRate",
     "MissRateCurve",

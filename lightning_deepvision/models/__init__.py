@@ -12,6 +12,7 @@ from lightning_deepvision._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from lightning_deepvision.models.alexnet import AlexNet
+    from lightning_deepvision.models.anet import ANet, LNet, LNetANet
     from lightning_deepvision.models.deepid import DeepID
     from lightning_deepvision.models.fip import FIP
     from lightning_deepvision.models.joint_bayesian import JointBayesian
@@ -37,6 +38,7 @@ __all__ = [
     "MLP",
     "MVP",
     "UDN",
+    "ANet",
     "AlexNet",
     "CrossModalityParsingNet",
     "DeepAutoencoder",
@@ -45,6 +47,8 @@ __all__ = [
     "DeformationLayer",
     "JointBayesian",
     "LabelMapAutoencoder",
+    "LNet",
+    "LNetANet",
     "LocalResponseNorm",
     "LocallyConnected2d",
     "LocallySharedConv2d",
@@ -63,6 +67,9 @@ _LAZY = {
     "DeformationLayer": "layers.deformation",
     "UDN": "udn",
     "AlexNet": "alexnet",
+    "ANet": "anet",
+    "LNet": "anet",
+    "LNetANet": "anet",
     "DeepID": "deepid",
     "JointBayesian": "joint_bayesian",
     "MLP": "mlp",

@@ -1,6 +1,7 @@
 """LightningModules, one per task."""
 
 from lightning_deepvision.tasks.autoencoder import AutoencoderTask
+from lightning_deepvision.tasks.attributes import AttributesTask
 from lightning_deepvision.tasks.base import BaseTask
 from lightning_deepvision.tasks.classification import ClassificationTask
 from lightning_deepvision.tasks.parsing import ParsingTask
@@ -10,6 +11,7 @@ from lightning_deepvision.tasks.transfer import TransferReport, load_matching_we
 from lightning_deepvision.tasks.verification import ScorerFitData, VerificationTask
 
 __all__ = [
+    "AttributesTask",
     "AutoencoderTask",
     "BaseTask",
     "ClassificationTask",

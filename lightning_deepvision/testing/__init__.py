@@ -27,6 +27,7 @@ from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
 if TYPE_CHECKING:
     from lightning_deepvision.testing.caltech import write_caltech, write_seq, write_vbb
     from lightning_deepvision.testing.celeba import write_celeba
+    from lightning_deepvision.testing.lfw_attributes import write_lfw_attributes
     from lightning_deepvision.testing.digits import write_idx, write_mnist
     from lightning_deepvision.testing.helen import write_helen
     from lightning_deepvision.testing.lfw_parts import write_lfw_parts
@@ -50,6 +51,7 @@ __all__ = [
     "write_image_folder",
     "write_imagenet",
     "write_lfw",
+    "write_lfw_attributes",
     "write_lfw_parts",
     "write_mnist",
     "write_multipie",
@@ -67,6 +69,7 @@ _LAZY = {
     "write_seq": "caltech",
     "write_vbb": "caltech",
     "write_celeba": "celeba",
+    "write_lfw_attributes": "lfw_attributes",
     "write_idx": "digits",
     "write_mnist": "digits",
     "write_helen": "helen",

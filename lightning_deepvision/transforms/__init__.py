@@ -23,6 +23,12 @@ from lightning_deepvision.transforms.detection import (
     PER_BOX_KEYS,
     detection_transforms,
 )
+from lightning_deepvision.transforms.alignment import (
+    CELEBA_ALIGNED_TEMPLATE,
+    TIGHT_FACE_TEMPLATE,
+    FaceAlignment,
+    similarity_from_landmarks,
+)
 from lightning_deepvision.transforms.faces import (
     CELEBA_LANDMARK_HFLIP_PERMUTATION,
     CELEBA_LANDMARKS,
@@ -41,12 +47,16 @@ __all__ = [
     "DETECTION_STD",
     "FACE_MEAN",
     "FACE_STD",
+    "CELEBA_ALIGNED_TEMPLATE",
+    "TIGHT_FACE_TEMPLATE",
     "IMAGENET_EIGENVALUES",
     "IMAGENET_EIGENVECTORS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PER_BOX_KEYS",
+    "FaceAlignment",
     "FaceHorizontalFlip",
+    "similarity_from_landmarks",
     "LightingNormalize",
     "PCALighting",
     "ResizeSquareCrop",

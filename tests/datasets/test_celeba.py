@@ -117,8 +117,12 @@ def test_not_found_names_every_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetNotFoundError) as info:
         CelebA(tmp_path, "train", target=["attributes", "landmarks"])
     message = str(info.value)
-    for name in ("img_align_celeba", "list_attr_celeba.txt", "list_landmarks_align_celeba.txt",
-                 "list_eval_partition.txt"):  # fmt: skip
+    for name in (
+        "img_align_celeba",
+        "list_attr_celeba.txt",
+        "list_landmarks_align_celeba.txt",
+        "list_eval_partition.txt",
+    ):
         assert name in message
     assert "not downloaded" in message
 

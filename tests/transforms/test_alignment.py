@@ -45,8 +45,9 @@ def test_landmarks_and_pixels_land_on_the_template(degrees: float) -> None:
     }
     out = align(sample)
     assert out["image"].shape == (3, 55, 47)
-    torch.testing.assert_close(out["landmarks"].as_subclass(torch.Tensor), align.template,
-                               atol=1e-3, rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        out["landmarks"].as_subclass(torch.Tensor), align.template, atol=1e-3, rtol=0
+    )
     assert out["landmarks"].canvas_size == (55, 47)
     brightest = torch.nonzero(out["image"][0] == out["image"][0].max()).float().mean(0)
     tx, ty = align.template[2].tolist()

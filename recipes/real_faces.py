@@ -1,0 +1,13 @@
+"""Recipe: face verification trained on a small real identity set.
+
+`python recipes/real_faces.py fit --data.train_root DIR --data.lfw_root DIR`, then
+`python recipes/real_faces.py test --data.train_root DIR --data.lfw_root DIR --ckpt_path CKPT`;
+see configs/real_faces.yaml (and configs/real_faces_transfer.yaml, real_faces_ensemble.yaml).
+"""
+
+from pathlib import Path
+
+from lightning_deepvision.cli import main
+
+if __name__ == "__main__":
+    main(default_config_files=[Path(__file__).resolve().parent / "configs" / "real_faces.yaml"])
