@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from lightning_deepvision.testing.lfw_attributes import write_lfw_attributes
     from lightning_deepvision.testing.digits import write_idx, write_mnist
     from lightning_deepvision.testing.helen import write_helen
+    from lightning_deepvision.testing.identity_split import split_identity_folder
     from lightning_deepvision.testing.lfw_parts import write_lfw_parts
     from lightning_deepvision.testing.multipie import multipie_path, write_multipie
     from lightning_deepvision.testing.synthetic_pedestrians import write_synthetic_caltech
@@ -42,6 +43,7 @@ __all__ = [
     "quiet_trainer",
     "refuse_existing",
     "save_image",
+    "split_identity_folder",
     "synthetic_synsets",
     "write_caltech",
     "write_helen",
@@ -76,5 +78,6 @@ _LAZY = {
     "write_lfw_parts": "lfw_parts",
     "multipie_path": "multipie",
     "write_multipie": "multipie",
+    "split_identity_folder": "identity_split",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
