@@ -16,9 +16,9 @@ list_eval_partition.txt        no         none                                  
 
 torchvision's reader builds a Python list per row through :mod:`csv` (specs §9b); 202,599 rows
 × 41 columns become eight million ``str`` objects. Here a file is read as one byte buffer:
-token boundaries, per-line column counts and image names come from NumPy array operations over
-the buffer and the integers from one C-level :func:`numpy.fromstring` pass, so a table is a
-fixed-width byte array of names plus a small integer matrix (``benchmarks/celeba_annotations.py``
+token boundaries, per-line column counts, image names and the integers themselves come from
+NumPy array operations over the buffer, so a table is a fixed-width byte array of names plus a
+small integer matrix (``benchmarks/celeba_annotations.py``
 measures the difference). Every row is still checked: a wrong column count, a value that is not
 an integer or out of range, or a count line that disagrees with the rows raises
 :class:`~lightning_deepvision.datasets.errors.MalformedAnnotationError` naming file and line.
@@ -26,10 +26,8 @@ an integer or out of range, or a count line that disagrees with the rows raises
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,8 +165,6 @@ class CelebATable:
 
 _WHITESPACE = np.zeros(256, dtype=bool)
 _WHITESPACE[[9, 10, 11, 12, 13, 32]] = True
-_VALUE_BYTES = _WHITESPACE.copy()
-_VALUE_BYTES[list(b"0123456789-")] = True
 
 
 def _line_text(data: bytes, line_number: int) -> str:
@@ -226,62 +222,63 @@ def read_celeba_table(path: str | os.PathLike[str], spec: TableSpec) -> CelebATa
     offset = _skip_lines(data, head)
     buffer = np.frombuffer(data, dtype=np.uint8, offset=offset)
     space = _WHITESPACE[buffer]
-    previous = np.concatenate(([True], space[:-1]))
-    starts = np.flatnonzero(~space & previous)
-    following = np.concatenate((space[1:], [True]))
-    ends = np.flatnonzero(~space & following) + 1
-    newline_before = np.concatenate(([0], np.cumsum(buffer == 10)))
-    token_line = newline_before[starts]  # 0-based line within the body
-    rows_seen = int(token_line[-1]) + 1 if len(token_line) else 0
-    per_line = np.bincount(token_line, minlength=rows_seen)
-    bad = np.flatnonzero(per_line != spec.columns + 1)
+    starts = np.flatnonzero(~space & np.concatenate(([True], space[:-1])))
+    ends = np.flatnonzero(~space & np.concatenate((space[1:], [True]))) + 1
+    # Tokens per line from where each line ends among the token starts: one binary search per
+    # line rather than a pass that numbers every byte.
+    bounds = np.append(np.flatnonzero(buffer == 10), len(buffer))
+    per_line = np.diff(np.searchsorted(starts, bounds), prepend=0)
+    filled = np.flatnonzero(per_line)
+    per_line = per_line[: filled[-1] + 1] if len(filled) else per_line[:0]  # trailing blanks
+    width = spec.columns + 1
+    bad = np.flatnonzero(per_line != width)
     if len(bad):
         line_number = lines_before + int(bad[0]) + 1
         raise MalformedAnnotationError(path, line_number, _line_text(data, line_number), expect_row)
-    first = np.flatnonzero(np.diff(token_line, prepend=-1) != 0)  # each row's first token
-    rows = len(first)
+    rows = len(per_line)
     if count is not None and count != rows:
         raise MalformedAnnotationError(
             path, 1, _line_text(data, 1), f"the number of rows, {rows} (the file has {rows} rows)"
         )
-    name_starts, name_ends = starts[first], ends[first]
-    width = int((name_ends - name_starts).max()) if rows else 1
-    index = name_starts[:, None] + np.arange(width)
-    inside = index < name_ends[:, None]
+    # Every row has ``width`` tokens, so token j of row r is number r * width + j.
+    first, last = starts.reshape(rows, width), ends.reshape(rows, width)
+    names = _gather_names(buffer, first[:, 0], last[:, 0])
+    values, valid = _parse_integers(buffer, first[:, 1:], last[:, 1:])
+    valid &= (values >= spec.low) & (values <= spec.high)
+    wrong = np.flatnonzero(~valid.all(axis=1))
+    if len(wrong):
+        line_number = lines_before + int(wrong[0]) + 1
+        raise MalformedAnnotationError(path, line_number, _line_text(data, line_number), expect_row)
+    return CelebATable(path, names, values.astype(spec.dtype), lines_before + 1)
+
+
+def _gather_names(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The tokens ``[starts, ends)`` as one fixed-width byte array (``S<longest>``)."""
+    width = int((ends - starts).max()) if len(starts) else 1
+    index = starts[:, None] + np.arange(width)
+    inside = index < ends[:, None]
     names = np.where(inside, buffer[np.minimum(index, len(buffer) - 1)], 0).astype(np.uint8)
-    names = np.ascontiguousarray(names).view(f"S{width}").reshape(rows)
-    # The values are parsed in one C pass over the buffer with every name blanked out.
-    numbers = buffer.copy()
-    numbers[index[inside]] = 32
-    # fromstring would also take "1.5" or stop early at a letter: only signs and digits pass.
-    values = np.empty(0, dtype=np.int64)
-    if _VALUE_BYTES[numbers].all():
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", DeprecationWarning)  # "1-2": unmatched data
-            with contextlib.suppress(ValueError, DeprecationWarning):
-                values = np.fromstring(numbers.tobytes(), dtype=np.int64, sep=" ")
-    if values.size != rows * spec.columns:
-        row = _first_bad_row(data, offset, spec)
-        line_number = lines_before + row + 1
-        raise MalformedAnnotationError(path, line_number, _line_text(data, line_number), expect_row)
-    matrix = values.reshape(rows, spec.columns)
-    out_of_range = np.flatnonzero(((matrix < spec.low) | (matrix > spec.high)).any(axis=1))
-    if len(out_of_range):
-        line_number = lines_before + int(out_of_range[0]) + 1
-        raise MalformedAnnotationError(path, line_number, _line_text(data, line_number), expect_row)
-    return CelebATable(path, names, matrix.astype(spec.dtype), lines_before + 1)
+    return np.ascontiguousarray(names).view(f"S{width}").reshape(len(starts))
 
 
-def _first_bad_row(data: bytes, offset: int, spec: TableSpec) -> int:
-    """The 0-based body row that fails to parse (the slow path, run only on error)."""
-    for row, line in enumerate(data[offset:].split(b"\n")):
-        fields = line.split()
-        if not fields:
-            continue
-        try:
-            [int(field) for field in fields[1:]]
-        except ValueError:
-            return row
-        if len(fields) != spec.columns + 1:
-            return row
-    return 0
+def _parse_integers(
+    buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decimal integers ``-?[0-9]+`` of the tokens ``[starts, ends)``, and which are valid.
+
+    Vectorised over all tokens, one digit position at a time from the right: no string object
+    is created per value (torchvision's reader makes one per column of every row).
+    """
+    negative = buffer[starts] == ord("-")
+    first_digit = starts + negative
+    longest = int((ends - first_digit).max()) if starts.size else 1
+    valid = ends > first_digit  # a lone "-" is not a number
+    valid &= (ends - first_digit) <= 18  # fits int64
+    values = np.zeros(starts.shape, dtype=np.int64)
+    for place in range(min(longest, 18), 0, -1):
+        position = ends - place
+        inside = position >= first_digit
+        digit = buffer[np.where(inside, position, 0)].astype(np.int64) - ord("0")
+        valid &= ~inside | ((digit >= 0) & (digit <= 9))
+        values = values * 10 + np.where(inside, digit, 0)
+    return np.where(negative, -values, values), valid
