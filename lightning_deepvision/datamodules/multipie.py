@@ -69,7 +69,7 @@ class ViewReconstructionDataModule(BaseDataModule):
         crop_size: Centre crop ``(height, width)`` before resizing; ``None``: none.
         target_view: ``"canonical"`` (FIP) or ``"random"`` (MVP: another pose of the image).
         lda_reference_images: Training images appended to validation and test for the LDA
-            (evenly spaced over the training set; 0: none, and no LDA).
+            (the first ones, i.e. whole training people; 0: none, and no LDA).
         seed: Seed of the evaluation sets' random target views.
         **kwargs: Loader options of :class:`~lightning_deepvision.datamodules.BaseDataModule`.
 
@@ -131,9 +131,10 @@ class ViewReconstructionDataModule(BaseDataModule):
         if not self.lda_reference_images:
             return ReferenceFlag(evaluated, False)
         train = self.view_dataset("train", self.transforms(stage), self.seed)
+        # The first images are whole people (both datasets order images by person): the
+        # within-class scatter then spans every pose of a person.
         count = min(self.lda_reference_images, len(train))  # type: ignore[arg-type]
-        positions = torch.linspace(0, len(train) - 1, count).round().long().tolist()  # type: ignore[arg-type]
-        reference = Subset(train, positions)
+        reference = Subset(train, range(count))
         return ConcatDataset([ReferenceFlag(evaluated, False), ReferenceFlag(reference, True)])
 
 

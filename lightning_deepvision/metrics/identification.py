@@ -22,7 +22,17 @@ from torchmetrics.utilities import dim_zero_cat
 
 from lightning_deepvision.metrics.retrieval import cosine_knn
 
-__all__ = ["PoseIdentification", "format_identification_table", "pose_identification", "yaw_key"]
+#: Principal components kept before the LDA (Fisherfaces).
+DEFAULT_PCA_COMPONENTS = 100
+
+__all__ = [
+    "DEFAULT_PCA_COMPONENTS",
+    "PoseIdentification",
+    "fit_lda",
+    "format_identification_table",
+    "pose_identification",
+    "yaw_key",
+]
 
 
 def yaw_key(yaw: float) -> str:
@@ -30,27 +40,45 @@ def yaw_key(yaw: float) -> str:
     return f"{round(float(yaw)):d}"
 
 
-def fit_lda(reference: Tensor, identities: Tensor, components: int | None = None) -> Any:
-    """Fisher LDA (scikit-learn's ``LinearDiscriminantAnalysis``) fitted on ``reference``.
+def fit_lda(
+    reference: Tensor,
+    identities: Tensor,
+    components: int | None = None,
+    pca_components: int = DEFAULT_PCA_COMPONENTS,
+) -> Any:
+    """Fisher LDA on a PCA of ``reference``: Fisherfaces (scikit-learn's PCA and LDA).
 
-    The within-class covariance is shrunk by the Ledoit-Wolf estimate (``solver="eigen",
-    shrinkage="auto"``): reference sets have a few images per person and often fewer images
-    than dimensions (pixels), where the unregularised estimate is singular and overfits.
+    Belhumeur, Hespanha, Kriegman, "Eigenfaces vs. Fisherfaces", TPAMI 1997: reference sets
+    hold a few images per person and often fewer images than dimensions (pixels), where the
+    within-class scatter is singular and LDA alone overfits; projecting on the leading
+    ``pca_components`` principal components first (at most ``N − classes``) keeps it
+    well-posed, and costs one SVD instead of a covariance per class.
+
+    Returns:
+        The fitted scikit-learn pipeline (``transform`` projects features).
 
     Raises:
         ValueError: With fewer than two reference identities.
     """
+    from sklearn.decomposition import PCA
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.pipeline import make_pipeline
 
-    if identities.unique().numel() < 2:
+    classes = identities.unique().numel()
+    if classes < 2:
         raise ValueError(
             "LDA needs reference images of at least two training identities, got "
-            f"{identities.unique().numel()} (give the evaluation reference images of the "
-            "training people, or turn LDA off)"
+            f"{classes} (give the evaluation reference images of the training people, or turn "
+            "LDA off)"
         )
-    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto", n_components=components)
-    lda.fit(reference.double().cpu().numpy(), identities.cpu().numpy())
-    return lda
+    samples, width = reference.shape
+    dims = max(1, min(pca_components, samples - classes, width))
+    pipeline = make_pipeline(
+        PCA(n_components=dims, svd_solver="randomized", random_state=0),
+        LinearDiscriminantAnalysis(solver="svd", n_components=components),
+    )
+    pipeline.fit(reference.double().cpu().numpy(), identities.cpu().numpy())
+    return pipeline
 
 
 def pose_identification(
@@ -61,6 +89,7 @@ def pose_identification(
     reference: Tensor | None = None,
     reference_identities: Tensor | None = None,
     lda_components: int | None = None,
+    pca_components: int = DEFAULT_PCA_COMPONENTS,
 ) -> dict[str, Tensor]:
     """Identification rate of the probes of each pose by their nearest gallery image.
 
@@ -78,6 +107,7 @@ def pose_identification(
         reference: ``(M, D)`` features to fit LDA on, or ``None`` for no LDA.
         reference_identities: ``(M,)`` identities of ``reference``.
         lda_components: LDA dimensions (``None``: classes − 1).
+        pca_components: Principal components kept before the LDA (see :func:`fit_lda`).
 
     Returns:
         ``identification_<yaw>`` for every probe pose (:func:`yaw_key`) and
@@ -87,7 +117,7 @@ def pose_identification(
     if reference is not None:
         if reference_identities is None:
             raise ValueError("reference features need their reference_identities")
-        lda = fit_lda(reference, reference_identities, lda_components)
+        lda = fit_lda(reference, reference_identities, lda_components, pca_components)
         features = torch.from_numpy(lda.transform(features.double().cpu().numpy())).float()
         identities, yaws, gallery = identities.cpu(), yaws.cpu(), gallery.cpu()
     known = torch.isin(identities, identities[gallery])
@@ -118,6 +148,7 @@ class PoseIdentification(Metric):
         gallery_illumination: Illumination id of the gallery; ``None``: any.
         lda: Project by an LDA fitted on the reference rows.
         lda_components: LDA dimensions (``None``: classes − 1).
+        pca_components: Principal components kept before the LDA (see :func:`fit_lda`).
     """
 
     full_state_update = False
@@ -133,9 +164,11 @@ class PoseIdentification(Metric):
         gallery_illumination: int | None = None,
         lda: bool = False,
         lda_components: int | None = None,
+        pca_components: int = DEFAULT_PCA_COMPONENTS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.pca_components = pca_components
         self.gallery_yaw = float(gallery_yaw)
         self.gallery_illumination = gallery_illumination
         self.lda = lda
@@ -187,6 +220,7 @@ class PoseIdentification(Metric):
             reference=features[reference] if use_lda else None,
             reference_identities=identities[reference] if use_lda else None,
             lda_components=self.lda_components,
+            pca_components=self.pca_components,
         )
 
 
