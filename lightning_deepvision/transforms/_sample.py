@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import PIL.Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
@@ -37,6 +38,40 @@ class SampleToImage(v2.ToImage):
             if isinstance(image, tv_tensors.Image):
                 return sample
             return {**sample, "image": v2.functional.to_image(image)}
+        return super().forward(*inputs)
+
+
+def _only_the_image(sample: Mapping[str, Any]) -> bool:
+    """Whether ``sample["image"]`` is an ``Image`` and nothing else in it is transformable."""
+    if not isinstance(sample.get("image"), tv_tensors.Image):
+        return False
+    return not any(
+        isinstance(value, (tv_tensors.TVTensor, PIL.Image.Image))
+        for key, value in sample.items()
+        if key != "image"
+    )
+
+
+class ImageTransform(v2.Transform):
+    """A ``v2.Transform`` with a short path for an ``Image`` alone or in a classification sample.
+
+    For a bare ``tv_tensors.Image``, or a sample dict whose only tv_tensor is its ``image``
+    (``{"image", "label"}``), the result is what ``v2.Transform.forward`` returns: torchvision
+    leaves plain tensors alone while the sample has an ``Image``, so only the image is
+    transformed. The short path skips flattening the sample into a pytree and checking the type
+    of every leaf, which costs as much as cropping a small image. Every other input (masks,
+    boxes, PIL images, plain tensors, tuples) goes through ``v2.Transform.forward``.
+    """
+
+    def forward(self, *inputs: Any) -> Any:
+        """Transform the image directly when it is the sample's only tv_tensor."""
+        if len(inputs) == 1:
+            sample = inputs[0]
+            if isinstance(sample, tv_tensors.Image):
+                return self.transform(sample, self.make_params([sample]))
+            if isinstance(sample, dict) and _only_the_image(sample):
+                image = sample["image"]
+                return {**sample, "image": self.transform(image, self.make_params([image]))}
         return super().forward(*inputs)
 
 

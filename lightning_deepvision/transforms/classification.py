@@ -24,7 +24,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from lightning_deepvision.transforms._sample import SampleToImage
+from lightning_deepvision.transforms._sample import ImageTransform, SampleToImage
 
 __all__ = [
     "IMAGENET_EIGENVALUES",
@@ -120,7 +120,7 @@ class PCALighting(v2.Transform):
         return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.Image) else out
 
 
-class LightingNormalize(v2.Transform):
+class LightingNormalize(ImageTransform):
     """``ToDtype(float32, scale=True)``, :class:`PCALighting` and ``Normalize`` in one pass.
 
     AlexNet's input (Krizhevsky et al., NIPS 2012, §4.1) is the image in ``[0, 1]`` plus the
@@ -224,7 +224,7 @@ def _hwc_dense(image: Tensor) -> Tensor:
     return image if hwc.is_contiguous() else hwc.contiguous().movedim(-1, -3)
 
 
-class ResizeSquareCrop(v2.Transform):
+class ResizeSquareCrop(ImageTransform):
     """AlexNet's crop (Krizhevsky et al., NIPS 2012, §2 and §4.1) as one step.
 
     The same as ``v2.Resize(square_size)`` (shorter side to ``square_size``, bilinear with
@@ -262,7 +262,11 @@ class ResizeSquareCrop(v2.Transform):
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         """The rescaled size and the crop window in it, drawn as the separate steps draw them."""
-        height, width = v2.query_size(flat_inputs)
+        first = flat_inputs[0] if len(flat_inputs) == 1 else None
+        if isinstance(first, Tensor):  # the image alone (ImageTransform's short path)
+            height, width = first.shape[-2:]
+        else:
+            height, width = v2.query_size(flat_inputs)
         short, long = sorted((height, width))
         # v2.Resize(square_size): the shorter side to square_size, the longer one truncated.
         scaled = (self.square_size, int(self.square_size * long / short))

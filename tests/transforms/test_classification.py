@@ -283,3 +283,23 @@ def test_lighting_normalize_errors() -> None:
         LightingNormalize()(tv_tensors.Image(torch.zeros(1, 2, 2, dtype=torch.uint8)))
     with pytest.raises(TypeError, match="integer or float"):
         LightingNormalize()(tv_tensors.Image(torch.zeros(3, 2, 2, dtype=torch.bool)))
+
+
+def test_short_path_gives_what_torchvision_forward_gives() -> None:
+    # An Image alone or in a {"image", "label", ...} sample skips the pytree; the result must be
+    # v2.Transform.forward's, with the same draws.
+    image = _decoded(120, 90, seed=4)
+    sample = {"label": torch.tensor(7), "image": image, "name": "a.jpg"}
+    for transform in (ResizeSquareCrop(56, 64, random=True), LightingNormalize(lighting_std=0.1)):
+        for inputs in (image, sample):
+            torch.manual_seed(0)
+            short = transform(inputs)
+            after_short = torch.rand(1)
+            torch.manual_seed(0)
+            generic = v2.Transform.forward(transform, inputs)
+            assert torch.equal(torch.rand(1), after_short)
+            if isinstance(inputs, dict):
+                assert short.keys() == generic.keys() and short["name"] == "a.jpg"
+                assert short["label"] is sample["label"]
+                short, generic = short["image"], generic["image"]
+            assert type(short) is tv_tensors.Image and torch.equal(short, generic)
