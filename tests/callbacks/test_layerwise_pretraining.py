@@ -185,3 +185,35 @@ def test_configuration_errors_name_the_layer() -> None:
         trainer = quiet_trainer(max_steps=1, limit_train_batches=1, callbacks=[callback])
         with pytest.raises(error, match=message):
             trainer.fit(task, datamodule=DigitsDataModule(batch_size=16))
+
+
+class WeightSpread(Callback):
+    """After pre-training: the largest difference of layers.0's weight from rank zero's."""
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        weight = pl_module.backbone.layers[0].weight.detach().clone()
+        reference = trainer.strategy.broadcast(weight, src=0)
+        spread = (weight - reference).abs().max()
+        spread = trainer.strategy.reduce(spread, reduce_op="max")
+        trainer.callback_metrics["weight_spread"] = spread
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not torch.distributed.is_available(),
+    reason="this torch build has no torch.distributed: multi-process check skipped",
+)
+def test_two_processes_train_their_shards_and_stay_synchronised(tmp_path: Path) -> None:
+    task = tiny_task()
+    callback = LayerwisePretraining(LAYERS[:1], epochs=2, save_checkpoint=False, samples=0)
+    trainer = quiet_trainer(
+        max_steps=1,
+        limit_train_batches=3,
+        limit_val_batches=1,
+        devices=2,
+        strategy="ddp_spawn",
+        default_root_dir=tmp_path,
+        callbacks=[callback, WeightSpread()],
+    )
+    trainer.fit(task, datamodule=DigitsDataModule(batch_size=32))
+    assert float(trainer.callback_metrics["weight_spread"]) == 0.0
