@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 from lightning_deepvision._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from lightning_deepvision.callbacks.caltech_results import CaltechResultsWriter
     from lightning_deepvision.callbacks.checkpoint import TaskEarlyStopping, TaskModelCheckpoint
+    from lightning_deepvision.callbacks.detection_frames import (
+        DetectionFramesLogger,
+        MissRateCurveLogger,
+    )
     from lightning_deepvision.callbacks.filter_grid import FilterGridLogger
     from lightning_deepvision.callbacks.host_memory import (
         ReuseHostMemory,
@@ -30,11 +35,14 @@ if TYPE_CHECKING:
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
 __all__ = [
+    "CaltechResultsWriter",
     "CompactModelSummary",
+    "DetectionFramesLogger",
     "FilterGridLogger",
     "LabelledImagesData",
     "LayerwisePretraining",
     "LineProgressBar",
+    "MissRateCurveLogger",
     "NeuronProperties",
     "ParsingOverlayLogger",
     "ReconstructionGridLogger",
@@ -49,6 +57,9 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
+    "CaltechResultsWriter": "caltech_results",
+    "DetectionFramesLogger": "detection_frames",
+    "MissRateCurveLogger": "detection_frames",
     "FilterGridLogger": "filter_grid",
     "RetrievalGridLogger": "retrieval_grid",
     "LayerwisePretraining": "layerwise_pretraining",

@@ -25,6 +25,7 @@ from lightning_deepvision.datamodules.synthetic_faces import SyntheticFacesDataM
 from lightning_deepvision.datamodules.synthetic_multiview import SyntheticMultiViewDataModule
 from lightning_deepvision.datamodules.synthetic_objects import SyntheticObjectsDataModule
 from lightning_deepvision.datamodules.synthetic_parsing import SyntheticParsingDataModule
+from lightning_deepvision.datamodules.synthetic_pedestrians import SyntheticPedestriansDataModule
 from lightning_deepvision.datamodules.verification import VerificationDataModule
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "SyntheticMultiViewDataModule",
     "SyntheticObjectsDataModule",
     "SyntheticParsingDataModule",
+    "SyntheticPedestriansDataModule",
     "VerificationDataModule",
     "collate_frames",
     "default_num_workers",

@@ -1,5 +1,6 @@
 """LightningModules, one per task."""
 
+from lightning_deepvision.tasks.detection import DetectionTask
 from lightning_deepvision.tasks.autoencoder import AutoencoderTask
 from lightning_deepvision.tasks.attributes import AttributesTask
 from lightning_deepvision.tasks.base import BaseTask
@@ -15,6 +16,7 @@ __all__ = [
     "AutoencoderTask",
     "BaseTask",
     "ClassificationTask",
+    "DetectionTask",
     "ParsingTask",
     "PatchEnsembleTask",
     "ReconstructionTask",
