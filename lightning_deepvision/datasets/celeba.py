@@ -276,10 +276,11 @@ class CelebA(Dataset[dict[str, Any]]):
         return np.flatnonzero(np.isin(ids, people[low:high]))
 
     def _check_images(self) -> None:
+        width = self.names.dtype.itemsize
         with os.scandir(self.image_dir) as entries:
-            listing = np.array([e.name.encode() for e in entries], dtype=self.names.dtype)
-        # Names longer than the split's width cannot match any of them: drop, not truncate.
-        present = np.isin(self.names, listing)
+            # A longer name cannot be one of the split's; casting it would truncate it into one.
+            found = [e.name.encode() for e in entries if len(e.name) <= width]
+        present = np.isin(self.names, np.array(found, dtype=self.names.dtype))
         if not present.all():
             row = int(np.flatnonzero(~present)[0])
             where = f"{self._referenced_by}:{int(self._lines[row])}"

@@ -173,7 +173,8 @@ def test_partition_and_attributes_listing_different_images(damaged: Path) -> Non
 
 
 def test_row_whose_image_is_not_on_disk(damaged: Path) -> None:
-    (damaged / "img_align_celeba" / "000007.jpg").unlink()
+    image = damaged / "img_align_celeba" / "000007.jpg"
+    image.rename(image.with_name("000007.jpg.bak"))  # a longer name must not pass for it
     with pytest.raises(MissingImageError, match=r"000007.jpg") as info:
         CelebA(damaged, "all")
     assert "list_attr_celeba.txt:9" in str(info.value)
