@@ -236,7 +236,7 @@ class ResizeSquareCrop(ImageTransform):
     two separable passes, along the rows and then along the columns, so this step resizes the
     rows, keeps the columns the crop needs (mirroring them in the copy the second pass needs
     anyway), and resizes only those columns, a third of the second pass of a 4:3 image saved
-    and two transform calls fewer per sample. Other tv_tensors of a sample (masks, boxes) go
+    and three transform calls fewer per sample. Other tv_tensors of a sample (masks, boxes) go
     through the torchvision functions the separate steps would apply.
 
     Args:
