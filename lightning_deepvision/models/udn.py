@@ -97,6 +97,10 @@ class UDN(nn.Module):
         visibility: Hierarchical visibility reasoning; ``False``: a linear classifier of the
             part scores.
         drop_rate: Dropout on the part scores during training.
+        score_norm: Standardise the part scores (batch statistics in training, running ones in
+            evaluation: a fixed affine map, so ``score_map`` stays exact) before the
+            classifier. Not in the paper: the maxima of part maps start large and drive the
+            visibility sigmoids into saturation, which stalls training for hundreds of steps.
     """
 
     num_classes = 1
@@ -113,6 +117,7 @@ class UDN(nn.Module):
         deformation: bool = True,
         visibility: bool = True,
         drop_rate: float = 0.0,
+        score_norm: bool = True,
     ) -> None:
         super().__init__()
         if len(parts_per_level) != len(part_kernel_sizes) or not parts_per_level:
@@ -141,6 +146,9 @@ class UDN(nn.Module):
             self.deformations.append(DeformationLayer(int(count), map_size, learnable=deformation))
         self.parts_per_level = tuple(int(n) for n in parts_per_level)
         self.num_features = sum(self.parts_per_level)
+        self.norm: nn.Module = (
+            nn.BatchNorm1d(self.num_features, affine=False) if score_norm else nn.Identity()
+        )
         self.drop = nn.Dropout(drop_rate)
         self.head: nn.Module = (
             VisibilityReasoning(self.parts_per_level)
@@ -170,7 +178,8 @@ class UDN(nn.Module):
 
     def forward_head(self, features: Tensor) -> Tensor:
         """The pedestrian logit ``[..., 1]`` of part scores ``[..., num_features]``."""
-        return self.head(self.drop(features))
+        flat = self.norm(features.reshape(-1, self.num_features)).reshape(features.shape)
+        return self.head(self.drop(flat))
 
     def forward(self, x: Tensor) -> Tensor:
         """Pedestrian logits ``[B, 1]`` of windows ``[B, in_chans, *window_size]``."""
@@ -225,6 +234,7 @@ def udn(
     deformation: bool = True,
     visibility: bool = True,
     drop_rate: float = 0.0,
+    score_norm: bool = True,
 ) -> UDN:
     """UDN at the paper's sizes (Ouyang & Wang, ICCV 2013)."""
     return _build(
@@ -233,6 +243,7 @@ def udn(
         deformation,
         visibility,
         drop_rate,
+        score_norm=score_norm,
         conv1_channels=conv1_channels,
         parts_per_level=parts_per_level,
         part_kernel_sizes=part_kernel_sizes,
@@ -246,6 +257,7 @@ def udn_tiny(
     deformation: bool = True,
     visibility: bool = True,
     drop_rate: float = 0.0,
+    score_norm: bool = True,
 ) -> UDN:
     """A tiny UDN for CPU tests: 8 conv1 filters, 2 parts per level."""
     return _build(
@@ -254,6 +266,7 @@ def udn_tiny(
         deformation,
         visibility,
         drop_rate,
+        score_norm=score_norm,
         conv1_channels=8,
         parts_per_level=(2, 2, 2),
     )
