@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
+from torchmetrics.utilities import dim_zero_cat, rank_zero_warn
 
 from lightning_deepvision.metrics.retrieval import cosine_knn
 
@@ -141,7 +141,7 @@ class PoseIdentification(Metric):
     The gallery is every evaluated image at ``gallery_yaw`` (and, when given, under
     ``gallery_illumination``); the probes are the images of the other poses. Rows marked
     ``reference`` (images of training people) are never gallery or probe: with ``lda`` they fit
-    the LDA projection.
+    the LDA projection (with fewer than two reference people it warns and reports nothing).
 
     Args:
         gallery_yaw: Pose of the gallery (0: frontal).
@@ -211,7 +211,14 @@ class PoseIdentification(Metric):
             gallery &= illuminations[evaluated] == self.gallery_illumination
         # Frontal images outside the gallery (other lights) are no probes of a pose.
         keep = gallery | ((yaws[evaluated] - self.gallery_yaw).abs() >= 0.5)
-        use_lda = self.lda and bool(reference.any())
+        use_lda = self.lda and identities[reference].unique().numel() >= 2
+        if self.lda and not use_lda:
+            # An LDA row computed without LDA would be mislabelled: report nothing instead.
+            rank_zero_warn(
+                "PoseIdentification(lda=True) got reference images of fewer than two people: "
+                "no LDA rates (append more training images to the evaluation set)"
+            )
+            return {}
         return pose_identification(
             features[evaluated][keep],
             identities[evaluated][keep],

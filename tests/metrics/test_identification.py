@@ -124,3 +124,12 @@ def test_table_has_one_column_per_pose_and_the_average() -> None:
     assert lines[2].split() == ["raw", "pixels", "25.0", "-", "25.0"]
     assert format_identification_table({}) == ""
     assert yaw_key(-45.0) == "-45" and yaw_key(15.2) == "15"
+
+
+def test_metric_reports_no_lda_rates_without_two_reference_people() -> None:
+    features, identities, yaws = nuisance_data(people=4, per_pose=1, seed=0)
+    metric = PoseIdentification(lda=True)
+    metric.update(features, identities, yaws)
+    metric.update(features[:3], torch.zeros(3), yaws[:3], reference=torch.ones(3, dtype=torch.bool))
+    with pytest.warns(UserWarning, match="fewer than two people"):
+        assert metric.compute() == {}

@@ -67,7 +67,7 @@ def test_fip_recipe_on_the_official_multipie_layout(tmp_path: Path) -> None:
         "--data=MultiPIEDataModule",
         f"--data.root={root}",
         "--data.train_subjects=3",
-        "--data.lda_reference_images=14",
+        "--data.lda_reference_images=28",
         "--data.batch_size=7",
         "--data.eval_batch_size=64",
         "--data.num_workers=0",
