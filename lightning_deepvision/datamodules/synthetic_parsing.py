@@ -40,14 +40,13 @@ class SyntheticParsingDataModule(BaseDataModule):
         eval_images: Faces of each of the validation and test sets.
         images_per_identity: Images rendered per person.
         image_size: ``(height, width)`` rendered, and the network input.
-            (Pre-rendered samples also carry ``index``.)
         augment: Random crops and mirrors for training.
         scale_jitter: Relative area range of the training crops.
         seed: Generator seed of the faces.
         prerender: Render every face once, when its split is first built (the training set in
             ``num_workers`` processes when there are several), and hold images and masks in
             memory (``4 · H · W`` bytes plus the int64 mask per face) instead of re-rendering
-            them every epoch.
+            them every epoch. Pre-rendered samples also carry their ``index``.
         mean: Normalisation mean per channel.
         std: Normalisation std per channel.
         **kwargs: Loader options of :class:`~lightning_deepvision.datamodules.BaseDataModule`.
