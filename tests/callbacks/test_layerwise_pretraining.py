@@ -99,7 +99,9 @@ def test_denoising_autoencoder_pretraining_of_conv_and_linear_layers(tmp_path: P
         tied=False,
         save_checkpoint=False,
     )
-    trainer = quiet_trainer(max_steps=1, limit_train_batches=3, callbacks=[callback])
+    trainer = quiet_trainer(
+        max_steps=1, limit_train_batches=3, callbacks=[callback], default_root_dir=tmp_path
+    )
     trainer.fit(task, datamodule=DigitsDataModule(batch_size=64))
     for index in (0, 1):
         records = [r for r in callback.history if r["layer"] == index]
@@ -112,7 +114,11 @@ def test_frozen_then_fine_tuned(tmp_path: Path) -> None:
     callback = LayerwisePretraining(LAYERS[:2], epochs=1, freeze_epochs=1, save_checkpoint=False)
     snapshot = Snapshot()
     trainer = quiet_trainer(
-        max_epochs=2, limit_train_batches=3, limit_val_batches=1, callbacks=[callback, snapshot]
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=1,
+        callbacks=[callback, snapshot],
+        default_root_dir=tmp_path,
     )
     trainer.fit(task, datamodule=DigitsDataModule(batch_size=64))
     start, first, second = snapshot.start, *snapshot.epochs
@@ -170,7 +176,7 @@ def test_a_resume_from_mid_pretraining_gives_the_uninterrupted_weights(tmp_path:
     assert len(resumed_callback.history) == 6
 
 
-def test_configuration_errors_name_the_layer() -> None:
+def test_configuration_errors_name_the_layer(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="one value per layer"):
         LayerwisePretraining(LAYERS, epochs=[1, 2])
     with pytest.raises(ValueError, match="mode must be"):
@@ -182,7 +188,9 @@ def test_configuration_errors_name_the_layer() -> None:
         backbone: Any = "dbn_mlp_tiny" if layers == ["layers.7"] else ConvNet()
         task = ClassificationTask(backbone=backbone, num_classes=10, in_chans=1)
         callback = LayerwisePretraining(layers, epochs=1, save_checkpoint=False)
-        trainer = quiet_trainer(max_steps=1, limit_train_batches=1, callbacks=[callback])
+        trainer = quiet_trainer(
+            max_steps=1, limit_train_batches=1, callbacks=[callback], default_root_dir=tmp_path
+        )
         with pytest.raises(error, match=message):
             trainer.fit(task, datamodule=DigitsDataModule(batch_size=16))
 

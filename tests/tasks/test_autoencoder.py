@@ -60,7 +60,7 @@ class AtStart(Callback):
         self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
 
-def test_rbm_stack_unrolls_into_the_decoder() -> None:
+def test_rbm_stack_unrolls_into_the_decoder(tmp_path: Path) -> None:
     torch.manual_seed(0)
     task = AutoencoderTask(backbone="deep_autoencoder_tiny", pca_components=0)
     pretraining = LayerwisePretraining(
@@ -73,7 +73,12 @@ def test_rbm_stack_unrolls_into_the_decoder() -> None:
         samples=0,
     )
     start = AtStart()
-    trainer = quiet_trainer(max_steps=1, limit_train_batches=2, callbacks=[pretraining, start])
+    trainer = quiet_trainer(
+        max_steps=1,
+        limit_train_batches=2,
+        callbacks=[pretraining, start],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(task, datamodule=DigitsDataModule(batch_size=64))
     for encoder, decoder in zip(ENCODER, DECODER, strict=True):
         weight = start.state[f"backbone.{encoder}.weight"]
