@@ -318,9 +318,7 @@ class LayerwisePretraining(Callback):
                 else self._layer(pl_module, str(self.mirrors[index]))
             )
             if index == 0 and isinstance(learner.module, RBM) and self.samples > 0:
-                self._picture(
-                    trainer, learner.module, batch_shape=self._image_shape(trainer), fast=fast
-                )
+                self._picture(trainer, learner.module, self._first_images(trainer), fast=fast)
             self.layer_index, self.epoch = index + 1, 0
             self._learner = None
             if self.save_checkpoint and not fast and self.layer_index < len(self.layers):
@@ -382,37 +380,34 @@ class LayerwisePretraining(Callback):
         directory = Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
         trainer.save_checkpoint(directory / "pretraining.ckpt")
 
-    def _image_shape(self, trainer: Trainer) -> tuple[int, ...] | None:
+    def _first_images(self, trainer: Trainer) -> Tensor | None:
         try:
-            batch = next(iter(self._batches(trainer, trainer.train_dataloader, 1)))
+            return next(iter(self._batches(trainer, trainer.train_dataloader, 1)))
         except StopIteration:
             return None
-        return tuple(batch.shape[1:])
 
-    def _picture(
-        self, trainer: Trainer, rbm: RBM, batch_shape: tuple[int, ...] | None, fast: bool
-    ) -> None:
+    def _picture(self, trainer: Trainer, rbm: RBM, images: Tensor | None, fast: bool) -> None:
+        """Gibbs chains started from training images, pictured as images (Bernoulli units)."""
         directory = trainer.log_dir  # collective: every process asks
-        if (
-            batch_shape is None
-            or math.prod(batch_shape) != rbm.num_visible
-            or len(batch_shape) != 3
-        ):
+        if images is None or images.ndim != 4 or images[0].numel() != rbm.num_visible:
             return
         if not trainer.is_global_zero:
             return
         generator = torch.Generator(device=rbm.weight.device).manual_seed(self.seed)
         steps = min(self.gibbs_steps, 10) if fast else self.gibbs_steps
+        # Chains started from data show what the model keeps of it after `steps` steps; from
+        # noise they take far longer than a picture can wait to reach the digits' modes.
+        start = images[: self.samples].flatten(1).to(rbm.weight.dtype)
         with torch.no_grad():
-            samples = rbm.sample(self.samples, steps=steps, generator=generator)
-        images = samples.view(-1, *batch_shape).float().cpu()
-        if images.shape[1] != 3:
-            images = images.mean(1, keepdim=True).expand(-1, 3, -1, -1)
-        low, high = images.amin(), images.amax()
+            samples = rbm.sample(len(start), steps=steps, init=start, generator=generator)
+        pictured = samples.view(-1, *images.shape[1:]).float().cpu()
+        if rbm.visible == "gaussian":  # real values: one stretch for the whole picture
+            low, high = pictured.amin(), pictured.amax()
+            pictured = (pictured - low) / (high - low).clamp_min(1e-12)
+        if pictured.shape[1] != 3:
+            pictured = pictured.mean(1, keepdim=True).expand(-1, 3, -1, -1)
         grid = make_grid(
-            (images - low) / (high - low).clamp_min(1e-12),
-            nrow=int(math.sqrt(self.samples)) or 1,
-            pad_value=1.0,
+            pictured.clamp(0, 1), nrow=max(1, math.isqrt(len(pictured))), pad_value=1.0
         )
         pixels = (grid * 255).round().clamp(0, 255).to(torch.uint8)
         log_image(trainer, "pretraining/gibbs_samples", pixels, directory=directory)
