@@ -182,7 +182,8 @@ class ReconstructionTask(BaseTask):
         identification = cast(nn.ModuleDict, getattr(self, f"{stage}_identification"))
         for name, module in identification.items():
             metric = cast(PoseIdentification, module)
-            features = out["features"] if name == "features" else images.flatten(1)
+            # The network's rows use its identity features; the baselines the raw pixels.
+            features = images.flatten(1) if name in _BASELINES else out["features"]
             metric.update(
                 features, batch["identity"], batch["yaw"], batch.get("illumination"), reference
             )

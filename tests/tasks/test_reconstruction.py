@@ -135,3 +135,18 @@ def test_predict_returns_features_and_reconstructions() -> None:
 def test_rejects_a_negative_view_loss_weight() -> None:
     with pytest.raises(ValueError, match="view_loss_weight"):
         tiny_task("mvp_tiny", view_loss_weight=-1.0)
+
+
+def test_network_rows_use_the_features_and_baselines_the_pixels() -> None:
+    task = tiny_task("fip_tiny")
+    widths: dict[str, int] = {}
+    for name, metric in task.val_identification.items():
+
+        def spy(features, *args, _name=name, _update=metric.update, **kwargs):
+            widths[_name] = features.shape[1]
+            return _update(features, *args, **kwargs)
+
+        metric.update = spy
+    quiet_trainer(limit_val_batches=1).validate(task, tiny_data())
+    features = task.backbone.num_features
+    assert widths == {"features": features, "lda": features, "pixels": 256, "pixels_lda": 256}
