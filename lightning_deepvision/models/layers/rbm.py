@@ -213,18 +213,26 @@ class RBM(nn.Module):
             Gradients by parameter name (``weight``, ``hidden_bias``, ``visible_bias`` and, for
             a learned ``σ``, ``log_sigma``).
         """
-        scale = 1.0 / v.shape[0]
+        mean = self.hidden_mean(v) if hidden_mean is None else hidden_mean
+        weights = torch.full((v.shape[0],), 1.0 / v.shape[0], dtype=v.dtype, device=v.device)
+        return self._weighted_free_energy_grad(v, mean, weights)
+
+    def _weighted_free_energy_grad(
+        self, v: Tensor, hidden_mean: Tensor, weights: Tensor
+    ) -> dict[str, Tensor]:
+        """``∂ Σ_i w_i F(v_i) / ∂θ``: signed weights give CD's difference in one product each."""
         u = self._scaled(v)
-        m = (self.hidden_mean(v) if hidden_mean is None else hidden_mean) * scale
-        grads = {"weight": -(m.T @ u), "hidden_bias": -m.sum(0)}
+        m = hidden_mean * -weights[:, None]
+        grads = {"weight": m.T @ u, "hidden_bias": m.sum(0)}
         if self.visible == "bernoulli":
-            grads["visible_bias"] = -v.sum(0) * scale
+            grads["visible_bias"] = -(weights @ v)
         else:
             sigma = self.sigma
-            grads["visible_bias"] = -(v - self.visible_bias).sum(0) * scale / sigma**2
+            centred = v - self.visible_bias
+            grads["visible_bias"] = -(weights @ centred) / sigma**2
             if isinstance(self.log_sigma, nn.Parameter):
-                squared = ((v - self.visible_bias) ** 2).sum(0) * scale / sigma**2
-                grads["log_sigma"] = -squared + (u * (m @ self.weight)).sum(0)
+                squared = weights @ centred**2 / sigma**2
+                grads["log_sigma"] = -squared - (u * (m @ self.weight)).sum(0)
         return grads
 
     # -- learning ---------------------------------------------------------------------------------
@@ -283,10 +291,21 @@ class RBM(nn.Module):
                 # A learned σ needs the visible noise in the negative phase: the noise-free
                 # means have a variance σ² too small, and would drive σ up without end.
                 negative = self.sample_visible(negative, generator)
-            positive = self.free_energy_grad(v, positive_mean)
-            negative_grads = self.free_energy_grad(negative, self.hidden_mean(negative))
-            for name, grad in positive.items():
-                getattr(self, name).grad = grad - negative_grads[name]
+            # Positive minus negative phase as one weighted sum: one product for the weight.
+            batch, chains = v.shape[0], negative.shape[0]
+            weights = torch.cat(
+                [
+                    torch.full((batch,), 1.0 / batch, dtype=v.dtype, device=v.device),
+                    torch.full((chains,), -1.0 / chains, dtype=v.dtype, device=v.device),
+                ]
+            )
+            grads = self._weighted_free_energy_grad(
+                torch.cat([v, negative]),
+                torch.cat([positive_mean, self.hidden_mean(negative)]),
+                weights,
+            )
+            for name, grad in grads.items():
+                getattr(self, name).grad = grad
             error = ((v - reconstruction) ** 2).sum(-1).mean()
         return error, state
 
