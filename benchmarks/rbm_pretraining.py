@@ -3,8 +3,9 @@
 The callback side pre-trains ``layers.0`` of a 784-500 :class:`MLP` inside ``Trainer.fit``
 (batches from the trainer's loader, the layer's input captured from the network's forward,
 Hinton's momentum and weight cost, the per-epoch log); the plain side is Hinton's ``rbm.m``
-transcribed to torch (the same five matrix products, momentum increments and weight cost) on
-the same precomputed batches. Epochs are interleaved over several rounds; the script prints
+transcribed to torch (the same five matrix products, momentum increments and weight cost),
+reading the same precomputed batches through the same kind of ``DataLoader``, as a plain
+training loop does. Epochs are interleaved over several rounds; the script prints
 the best epoch time of each, their ratio, and the median of the rounds' ratios (on a loaded
 machine one round can be hit by a load spike: compare both). Target: ratio <= 1.05.
 
@@ -65,9 +66,10 @@ def plain_epoch(batches: list[dict[str, torch.Tensor]], hidden: int) -> float:
     weight_inc = torch.zeros_like(weight)
     hidden_inc, visible_inc = torch.zeros_like(hidden_bias), torch.zeros_like(visible_bias)
     generator = torch.Generator().manual_seed(0)
+    loader = DataLoader(FixedBatches(batches, len(batches)), batch_size=None)
     start = time.perf_counter()
     errors = []
-    for batch in batches:
+    for batch in loader:
         data = batch["image"].flatten(1)
         cases = data.shape[0]
         pos_hid = torch.sigmoid(data @ weight.T + hidden_bias)
