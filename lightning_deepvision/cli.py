@@ -83,8 +83,6 @@ def _concrete_classes(module: object, base: type) -> list[type]:
 
 def _description(default_config_files: Sequence[str | Path]) -> str:
     """The text of ``deepvision --help``: what the library is, its recipes, tasks, data."""
-    from lightning_deepvision.models import list_models
-
     lines = [
         "lightning_deepvision: PyTorch Lightning tasks, models and datasets for the deep vision "
         "models of the DeepID era: face verification, classification and feature transfer, "
@@ -112,7 +110,7 @@ def _description(default_config_files: Sequence[str | Path]) -> str:
     lines += [f"  {c.__name__}: {_first_line(c)}" for c in data]
     lines.append("Backbones (--model.backbone NAME):")
     lines.append(
-        f"  {', '.join(list_models())}; or any timm model name (never downloaded), or the "
+        f"  {_model_names()}; or any timm model name (never downloaded), or the "
         "class_path of an nn.Module"
     )
     lines += [
@@ -127,6 +125,20 @@ def _accepts_module(action: object) -> bool:
     typehint = getattr(action, "_typehint", None)
     members = get_args(typehint) or (typehint,)
     return any(inspect.isclass(t) and issubclass(t, nn.Module) for t in members)
+
+
+def _model_names() -> str:
+    """The registry's names, a ``_tiny`` variant folded into its model's (``alexnet[_tiny]``)."""
+    from lightning_deepvision.models import list_models
+
+    names = list_models()
+    present = set(names)
+    shown = [
+        f"{name}[_tiny]" if f"{name}_tiny" in present else name
+        for name in names
+        if not (name.endswith("_tiny") and name[: -len("_tiny")] in present)
+    ]
+    return ", ".join(shown)
 
 
 def _wrap(line: str, width: int, indent: str) -> str:
@@ -148,11 +160,10 @@ class HelpFormatter(DefaultHelpFormatter):
         if _accepts_module(action) and hasattr(action, "extra_help"):
             extra = action.extra_help()
             if extra:
-                from lightning_deepvision.models import list_models
-
-                names = ", ".join(list_models())
                 text = text.replace(
-                    extra, f", registry names: {names}; or a timm name or an nn.Module class_path"
+                    extra,
+                    f", registry names: {_model_names()}; or a timm name or an nn.Module "
+                    "class_path",
                 )
         return text
 

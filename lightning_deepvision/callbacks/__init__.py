@@ -57,9 +57,6 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
-    "CaltechResultsWriter": "caltech_results",
-    "DetectionFramesLogger": "detection_frames",
-    "MissRateCurveLogger": "detection_frames",
     "FilterGridLogger": "filter_grid",
     "RetrievalGridLogger": "retrieval_grid",
     "LayerwisePretraining": "layerwise_pretraining",
@@ -74,6 +71,9 @@ _LAZY = {
     "VerificationROCLogger": "verification_roc",
     "ParsingOverlayLogger": "parsing_overlay",
     "plot_miss_rate_curves": "miss_rate_curve",
+    "CaltechResultsWriter": "caltech_results",
+    "DetectionFramesLogger": "detection_frames",
+    "MissRateCurveLogger": "detection_frames",
     "ReconstructionGridLogger": "reconstruction_grid",
 }
 

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from torchvision.utils import draw_segmentation_masks, make_grid
 
-from lightning_deepvision.callbacks.filter_grid import log_image
+from lightning_deepvision.callbacks.pictures import log_image
 from lightning_deepvision.transforms.faces import FACE_MEAN, FACE_STD
 
 __all__ = ["PARSING_PALETTE", "ParsingOverlayLogger", "parsing_overlay"]
@@ -94,7 +94,15 @@ class ParsingOverlayLogger(Callback):
         self.std = torch.tensor(list(std)).view(1, -1, 1, 1)
         self.alpha = alpha
 
-    def _draw(self, trainer: Trainer, stage: str, outputs: Any, batch: Any, classes: int) -> None:
+    def _draw(
+        self,
+        trainer: Trainer,
+        stage: str,
+        outputs: Any,
+        batch: Any,
+        classes: int,
+        directory: str | None,
+    ) -> None:
         n = self.num_images
         images = batch["image"][:n].detach().float().cpu()
         if images.shape[1] == self.mean.shape[1]:
@@ -117,6 +125,7 @@ class ParsingOverlayLogger(Callback):
             key,
             grid,
             png_name=f"{stage}_parsing_overlay/epoch={trainer.current_epoch}.png",
+            directory=directory,
         )
 
     def _on_batch_end(
@@ -128,13 +137,16 @@ class ParsingOverlayLogger(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        if batch_idx != 0 or trainer.sanity_checking or not trainer.is_global_zero:
+        if batch_idx != 0 or trainer.sanity_checking:
+            return
+        directory = trainer.log_dir  # a collective call: every process makes it
+        if not trainer.is_global_zero:
             return
         if not isinstance(outputs, dict) or not {"prediction", "mask"} <= outputs.keys():
             return
         classes = int(getattr(pl_module.hparams, "num_classes", 0) or 0)
         classes = max(classes, int(outputs["mask"].max()) + 1, int(outputs["prediction"].max()) + 1)
-        self._draw(trainer, stage, outputs, batch, classes)
+        self._draw(trainer, stage, outputs, batch, classes, directory)
 
     def on_validation_batch_end(
         self,

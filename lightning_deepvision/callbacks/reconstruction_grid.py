@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.nn import functional as F
 from torchvision.utils import make_grid
 
-from lightning_deepvision.callbacks.filter_grid import log_image
+from lightning_deepvision.callbacks.pictures import log_image
 
 __all__ = ["ReconstructionGridLogger", "reconstruction_grid", "view_strip"]
 
@@ -127,12 +127,14 @@ class ReconstructionGridLogger(Callback):
     @torch.no_grad()
     def _draw(self, trainer: Trainer, pl_module: LightningModule, key: str) -> None:
         kept, self._kept = self._kept, None
+        directory = trainer.log_dir  # a collective call: every process makes it
         if kept is None or not len(kept["image"]) or not trainer.is_global_zero:
             return
         log_image(
             trainer,
             key,
             reconstruction_grid(kept["image"], kept["reconstruction"], kept["target"], self.size),
+            directory=directory,
         )
         backbone = cast(Any, getattr(pl_module, "backbone", None))
         views = int(getattr(backbone, "num_views", 0) or 0)
@@ -149,4 +151,5 @@ class ReconstructionGridLogger(Callback):
             ],
             dim=1,
         )
-        log_image(trainer, f"{key}_views", view_strip(kept["image"], renderings, self.size))
+        strip = view_strip(kept["image"], renderings, self.size)
+        log_image(trainer, f"{key}_views", strip, directory=directory)

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
         read_vbb,
     )
     from lightning_deepvision.datasets.celeba import CelebA
-    from lightning_deepvision.datasets.lfw_attributes import LFWAttributes
     from lightning_deepvision.datasets.digits import MNIST, Digits
     from lightning_deepvision.datasets.helen import HelenParsing
     from lightning_deepvision.datasets.identity_pairs import IdentityPairs, balanced_pairs
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
         decode_image_file,
     )
     from lightning_deepvision.datasets.imagenet import ImageNet
+    from lightning_deepvision.datasets.lfw_attributes import LFWAttributes
     from lightning_deepvision.datasets.lfw_parts import LFWParts
     from lightning_deepvision.datasets.multipie import MultiPIE, MultiPIEFileNameError
     from lightning_deepvision.datasets.parsing_masks import InvalidMaskError, MaskedImages
@@ -105,7 +105,6 @@ __all__ = [
 # Imported on first access so that importing this package never depends on them (and stays
 # cheap): name -> sub-module.
 _LAZY = {
-    "SyntheticPedestrians": "synthetic.pedestrians",
     "CaltechPedestrian": "caltech",
     "CaltechWindows": "caltech",
     "SeqFile": "caltech",
@@ -128,6 +127,7 @@ _LAZY = {
     "SyntheticFaces": "synthetic",
     "SyntheticFacePairs": "synthetic",
     "SyntheticObjects": "synthetic",
+    "SyntheticPedestrians": "synthetic.pedestrians",
     "IdentityBalancedSampler": "samplers",
     "IdentityPairs": "identity_pairs",
     "balanced_pairs": "identity_pairs",

@@ -1,5 +1,11 @@
 """torchmetrics metrics that torchmetrics lacks: LFW pair verification, TAR@FAR, Caltech LAMR."""
 
+from lightning_deepvision.metrics.attributes import (
+    MultilabelBalancedAccuracy,
+    MultilabelMajorityAccuracy,
+    attribute_metrics,
+    attribute_table,
+)
 from lightning_deepvision.metrics.functional import (
     best_threshold,
     first_occurrence,
@@ -21,12 +27,6 @@ from lightning_deepvision.metrics.miss_rate import (
     miss_rate_curve,
 )
 from lightning_deepvision.metrics.parsing import HELEN_COMPONENTS, ParsingScores, parsing_scores
-from lightning_deepvision.metrics.attributes import (
-    MultilabelBalancedAccuracy,
-    MultilabelMajorityAccuracy,
-    attribute_metrics,
-    attribute_table,
-)
 from lightning_deepvision.metrics.retrieval import KNNRetrieval, cosine_knn, retrieval_metrics
 from lightning_deepvision.metrics.scoring import (
     SCORERS,
@@ -52,21 +52,19 @@ from lightning_deepvision.metrics.verification import (
 
 __all__ = [
     "CALTECH_SETTINGS",
+    "HELEN_COMPONENTS",
     "SCORERS",
     "CosineScorer",
-    "HELEN_COMPONENTS",
     "EvaluationSetting",
     "HammingScorer",
     "JointBayesianScorer",
     "KFoldVerificationAccuracy",
     "KNNRetrieval",
-    "MultilabelBalancedAccuracy",
-    "MultilabelMajorityAccuracy",
-    "attribute_metrics",
-    "attribute_table",
     "L2Scorer",
     "LogAverageMissRate",
     "MissRateCurve",
+    "MultilabelBalancedAccuracy",
+    "MultilabelMajorityAccuracy",
     "PairScoreMetric",
     "PairScorer",
     "ParsingScores",
@@ -76,6 +74,8 @@ __all__ = [
     "TARAtFAR",
     "UnresolvableFARWarning",
     "VerificationAUROC",
+    "attribute_metrics",
+    "attribute_table",
     "best_threshold",
     "binarize",
     "build_scorer",

@@ -1,10 +1,10 @@
 """LightningModules, one per task."""
 
-from lightning_deepvision.tasks.detection import DetectionTask
-from lightning_deepvision.tasks.autoencoder import AutoencoderTask
 from lightning_deepvision.tasks.attributes import AttributesTask
+from lightning_deepvision.tasks.autoencoder import AutoencoderTask
 from lightning_deepvision.tasks.base import BaseTask
 from lightning_deepvision.tasks.classification import ClassificationTask
+from lightning_deepvision.tasks.detection import DetectionTask
 from lightning_deepvision.tasks.parsing import ParsingTask
 from lightning_deepvision.tasks.patch_ensemble import PatchEnsembleTask
 from lightning_deepvision.tasks.reconstruction import ReconstructionTask

@@ -60,10 +60,8 @@ class VerificationTask(BaseTask):
     each evaluation, from a data module implementing :class:`ScorerFitData`.
 
     Args:
-        backbone: Registry name (``"deepid2plus"``, ``"deepid2"``, any timm model) or an
-            ``nn.Module`` mapping images to embeddings. A module may expose
-            ``forward_levels(x) -> list[Tensor]`` and ``level_features`` for deep supervision;
-            otherwise its output is the single supervised embedding.
+        backbone: Registry name or ``nn.Module`` mapping images to embeddings; one with
+            ``forward_levels(x) -> list[Tensor]`` and ``level_features`` gets deep supervision.
         num_identities: Size of the identification softmax. ``None`` reads ``num_classes`` of
             the data module when ``fit`` starts (and stores it in the hyperparameters).
         in_chans: Input channels.

@@ -27,10 +27,10 @@ from lightning_deepvision.testing.lfw import lfw_person_name, write_lfw
 if TYPE_CHECKING:
     from lightning_deepvision.testing.caltech import write_caltech, write_seq, write_vbb
     from lightning_deepvision.testing.celeba import write_celeba
-    from lightning_deepvision.testing.lfw_attributes import write_lfw_attributes
     from lightning_deepvision.testing.digits import write_idx, write_mnist
     from lightning_deepvision.testing.helen import write_helen
     from lightning_deepvision.testing.identity_split import split_identity_folder
+    from lightning_deepvision.testing.lfw_attributes import write_lfw_attributes
     from lightning_deepvision.testing.lfw_parts import write_lfw_parts
     from lightning_deepvision.testing.multipie import multipie_path, write_multipie
     from lightning_deepvision.testing.synthetic_pedestrians import write_synthetic_caltech
@@ -46,8 +46,8 @@ __all__ = [
     "split_identity_folder",
     "synthetic_synsets",
     "write_caltech",
-    "write_helen",
     "write_celeba",
+    "write_helen",
     "write_identity_folder",
     "write_idx",
     "write_image_folder",
@@ -65,11 +65,11 @@ __all__ = [
 # Lightning is imported only by the one helper that needs it; the Caltech writers (through the
 # Caltech readers, which share the evaluation's rules) import torchmetrics.
 _LAZY = {
-    "write_synthetic_caltech": "synthetic_pedestrians",
     "quiet_trainer": "trainers",
     "write_caltech": "caltech",
     "write_seq": "caltech",
     "write_vbb": "caltech",
+    "write_synthetic_caltech": "synthetic_pedestrians",
     "write_celeba": "celeba",
     "write_lfw_attributes": "lfw_attributes",
     "write_idx": "digits",

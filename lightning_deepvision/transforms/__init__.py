@@ -7,6 +7,12 @@ plain tensors (``label``, ``yaw``, ``attributes``, ...) pass through unless a tr
 them by key (a face mirror negates ``yaw``).
 """
 
+from lightning_deepvision.transforms.alignment import (
+    CELEBA_ALIGNED_TEMPLATE,
+    TIGHT_FACE_TEMPLATE,
+    FaceAlignment,
+    similarity_from_landmarks,
+)
 from lightning_deepvision.transforms.classification import (
     IMAGENET_EIGENVALUES,
     IMAGENET_EIGENVECTORS,
@@ -23,12 +29,6 @@ from lightning_deepvision.transforms.detection import (
     PER_BOX_KEYS,
     detection_transforms,
 )
-from lightning_deepvision.transforms.alignment import (
-    CELEBA_ALIGNED_TEMPLATE,
-    TIGHT_FACE_TEMPLATE,
-    FaceAlignment,
-    similarity_from_landmarks,
-)
 from lightning_deepvision.transforms.faces import (
     CELEBA_LANDMARK_HFLIP_PERMUTATION,
     CELEBA_LANDMARKS,
@@ -41,22 +41,21 @@ from lightning_deepvision.transforms.parsing import SampleToMask, parsing_transf
 from lightning_deepvision.transforms.udn import UDNChannels, udn_channels
 
 __all__ = [
+    "CELEBA_ALIGNED_TEMPLATE",
     "CELEBA_LANDMARKS",
     "CELEBA_LANDMARK_HFLIP_PERMUTATION",
     "DETECTION_MEAN",
     "DETECTION_STD",
     "FACE_MEAN",
     "FACE_STD",
-    "CELEBA_ALIGNED_TEMPLATE",
-    "TIGHT_FACE_TEMPLATE",
     "IMAGENET_EIGENVALUES",
     "IMAGENET_EIGENVECTORS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PER_BOX_KEYS",
+    "TIGHT_FACE_TEMPLATE",
     "FaceAlignment",
     "FaceHorizontalFlip",
-    "similarity_from_landmarks",
     "LightingNormalize",
     "PCALighting",
     "ResizeSquareCrop",
@@ -66,5 +65,6 @@ __all__ = [
     "detection_transforms",
     "face_transforms",
     "parsing_transforms",
+    "similarity_from_landmarks",
     "udn_channels",
 ]
