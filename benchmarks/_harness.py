@@ -181,3 +181,39 @@ def interleaved_best(fns: list, repeats: list[int]) -> list[tuple[float, object]
                 results[k] = fn()
                 best[k] = min(best[k], time.perf_counter() - start)
     return list(zip(best, results, strict=True))
+
+
+def step_overhead(
+    build: Callable[[], Any],
+    plain_times: Callable[[Any], list[float]],
+    task_times: Callable[[Any], list[float]],
+    rounds: int,
+    label: str,
+    warmup: int = 3,
+) -> float:
+    """Interleave rounds of a plain loop and the task's ``fit``; print and return the ratio.
+
+    Each round builds a fresh task with the same seed for both sides (``build``), times the
+    plain loop then the Lightning steps, and prints their medians after ``warmup`` steps; the
+    summary line gives the medians over rounds as ``<label> step … ms / plain loop … ms``.
+    """
+    ratios, task_medians, plain_medians = [], [], []
+    for round_index in range(rounds):
+        torch.manual_seed(round_index)
+        plain = median_after_warmup(plain_times(build()), warmup)
+        torch.manual_seed(round_index)
+        task = median_after_warmup(task_times(build()), warmup)
+        ratios.append(task / plain)
+        task_medians.append(task)
+        plain_medians.append(plain)
+        print(
+            f"round {round_index}: lightning {task * 1e3:.1f} ms, "
+            f"plain {plain * 1e3:.1f} ms, ratio {task / plain:.3f}",
+            flush=True,
+        )
+    ratio = statistics.median(ratios)
+    print(
+        f"{label} step {statistics.median(task_medians) * 1e3:.1f} ms / plain loop "
+        f"{statistics.median(plain_medians) * 1e3:.1f} ms = ratio {ratio:.3f} (target <= 1.05)"
+    )
+    return ratio

@@ -11,7 +11,6 @@ their ratio. Target: ratio <= 1.05.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
@@ -19,7 +18,7 @@ from _harness import (
     add_host_memory_option,
     apply_host_memory_option,
     lightning_step_times,
-    median_after_warmup,
+    step_overhead,
 )
 from torch.nn import functional as F
 
@@ -94,24 +93,13 @@ def main() -> None:
     args = parser.parse_args()
     apply_host_memory_option(args)
     batches = make_batches(4, args.batch_size, args.input_size)
-    ratios, task_medians, plain_medians = [], [], []
-    for round_index in range(args.rounds):
-        torch.manual_seed(round_index)
-        plain = median_after_warmup(plain_step_times(build_task(args), batches, args.steps), 3)
-        torch.manual_seed(round_index)
-        task = median_after_warmup(lightning_step_times(build_task(args), batches, args.steps), 3)
-        ratios.append(task / plain)
-        task_medians.append(task)
-        plain_medians.append(plain)
-        print(
-            f"round {round_index}: lightning {task * 1e3:.1f} ms, "
-            f"plain {plain * 1e3:.1f} ms, ratio {task / plain:.3f}"
-        )
-    print(
+    step_overhead(
+        lambda: build_task(args),
+        lambda task: plain_step_times(task, batches, args.steps),
+        lambda task: lightning_step_times(task, batches, args.steps),
+        args.rounds,
         f"{args.backbone} {args.input_size}x{args.input_size} batch {args.batch_size}: "
-        f"ReconstructionTask step {statistics.median(task_medians) * 1e3:.1f} ms / plain loop "
-        f"{statistics.median(plain_medians) * 1e3:.1f} ms "
-        f"= ratio {statistics.median(ratios):.3f} (target <= 1.05)"
+        "ReconstructionTask",
     )
 
 
