@@ -8,6 +8,21 @@ PIL is used rather than :func:`torchvision.io.decode_image` because the latter d
 PNM family (PGM/PPM), which the AT&T faces use. Every failure is re-raised as one of this
 package's errors naming the file, never as a bare traceback from deep inside PIL.
 
+Every mode becomes 8-bit RGB the same way whichever decoder reads the file (this module's PIL path
+or the torchvision path of :func:`~lightning_deepvision.datasets.image_folder.decode_image_file`):
+
+* grey (``L``, ``1``) is repeated into three equal channels;
+* 16-bit grey (``I;16``) is rescaled from the full 16-bit range (``v // 257``), not clipped at
+  255 as PIL's own conversion does;
+* palette images (``P``, ``PA``) are expanded through their palette, via RGBA when they carry
+  transparency (PIL warns on a direct conversion);
+* alpha (``LA``, ``RGBA``, ``PA``, palette transparency) is dropped, not composited: the colour
+  under a transparent pixel is kept, which is what torchvision's decoders give, so that both
+  decoders agree pixel for pixel (composite in a transform if a background is wanted);
+* CMYK is converted by PIL's formula;
+* the EXIF orientation tag is applied (:func:`PIL.ImageOps.exif_transpose`), so a photograph
+  taken with the camera on its side is upright, as it shows in every image viewer.
+
 Truncated JPEGs are only detected while ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` is ``False``
 (PIL's default). This module never changes that flag; if some other code sets it to ``True``,
 PIL silently pads truncated images with grey and they can no longer be reported.
@@ -21,7 +36,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
@@ -74,7 +89,9 @@ def has_image_extension(name: str | os.PathLike[str], extensions: tuple[str, ...
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any PIL mode to 8-bit RGB."""
+    """Convert any PIL mode to 8-bit RGB, upright by the EXIF orientation (see the module)."""
+    # exif_transpose returns a transposed copy only when the file has an orientation tag.
+    image = ImageOps.exif_transpose(image)
     if image.mode == "RGB":
         return image
     if image.mode in _SIXTEEN_BIT_MODES:
@@ -82,7 +99,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         # 16-bit grey image almost white; rescale the full 16-bit range to 8 bits instead.
         array = np.asarray(image, dtype=np.uint16)
         image = Image.fromarray((array // 257).astype(np.uint8), mode="L")
-    elif image.mode == "P" and "transparency" in image.info:
+    elif image.mode in ("P", "PA") and ("transparency" in image.info or image.mode == "PA"):
         # Palette images with a transparent index must pass through RGBA (PIL warns otherwise).
         image = image.convert("RGBA")
     return image.convert("RGB")
@@ -92,7 +109,8 @@ def read_image(path: str | os.PathLike[str], referenced_by: str | None = None) -
     """Decode an image file to a ``uint8`` RGB ``tv_tensors.Image`` of shape ``3xHxW``.
 
     Grey, palette, RGBA, CMYK and 16-bit images are converted to 3-channel RGB (alpha is
-    dropped), so every sample of a dataset has the same number of channels.
+    dropped, 16-bit rescaled, EXIF orientation applied: see the module), so every sample of a
+    dataset has the same number of channels.
 
     Args:
         path: The image file.
