@@ -19,6 +19,7 @@ Google Drive quota makes torchvision's download fail for many users).
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,6 +57,8 @@ CELEBA_TARGETS: dict[str, str] = {
     "bbox": "boxes",
     "landmarks": "landmarks",
 }
+# The EXIF tag holding the orientation of the camera.
+_EXIF_ORIENTATION = 0x0112
 #: ``split`` → value in ``list_eval_partition.txt`` (``"all"``: every image).
 PARTITION_VALUES: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 _IMAGE_DIRS = {"aligned": "img_align_celeba", "wild": "img_celeba"}
@@ -305,10 +308,43 @@ class CelebA(Dataset[dict[str, Any]]):
         where = f"{self._referenced_by}:{int(self._lines[index])}"
         image = read_image(self.image_path(index), referenced_by=where)
         size = (int(image.shape[-2]), int(image.shape[-1]))
-        sample: dict[str, Any] = {
-            "image": image,
-            "index": torch.tensor(index, dtype=torch.int64),
-        }
+        sample: dict[str, Any] = {"image": image, **self.annotation(index, size)}
+        if self.transforms is not None:
+            sample = self.transforms(sample)
+        return sample
+
+    def raw_sample(self, index: int) -> dict[str, Any]:
+        """The sample before transforms with the image un-decoded, for streaming formats.
+
+        ``image`` is an :class:`~lightning_deepvision.datasets.encoded_image.EncodedImage` of
+        the file's bytes; the boxes' and landmarks' canvas is read from the image's header.
+        """
+        from PIL import Image
+
+        from lightning_deepvision.datasets.encoded_image import EncodedImage
+
+        where = f"{self._referenced_by}:{int(self._lines[index])}"
+        encoded = EncodedImage.from_file(self.image_path(index), "pil", referenced_by=where)
+        try:
+            with Image.open(io.BytesIO(encoded.data)) as header:  # parses the header only
+                width, height = header.size
+                # read_image turns the image upright by its EXIF orientation; 5-8 swap H and W.
+                if header.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                    width, height = height, width
+        except (OSError, SyntaxError, ValueError):
+            encoded.decode()  # raises the CorruptImageError naming the file and the cause
+            raise
+        return {"image": encoded, **self.annotation(index, (height, width))}
+
+    def annotation(self, index: int, canvas_size: tuple[int, int]) -> dict[str, Any]:
+        """Sample ``index`` without its image and before transforms (nothing is decoded).
+
+        Args:
+            index: The sample.
+            canvas_size: ``(H, W)`` of the image, the canvas of ``boxes`` and ``landmarks``.
+        """
+        size = canvas_size
+        sample: dict[str, Any] = {"index": torch.tensor(index, dtype=torch.int64)}
         if self.attributes is not None:
             sample["attributes"] = self.attributes[index].long()
         if self.identities is not None and "identity" in self.target:
@@ -323,8 +359,6 @@ class CelebA(Dataset[dict[str, Any]]):
             sample["landmarks"] = tv_tensors.KeyPoints(
                 self.landmarks[index].float(), canvas_size=size
             )
-        if self.transforms is not None:
-            sample = self.transforms(sample)
         return sample
 
     def __repr__(self) -> str:

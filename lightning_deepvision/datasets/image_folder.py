@@ -310,6 +310,20 @@ class IndexedImageDataset(Dataset[dict[str, Any]]):
             "label": torch.tensor(self.index.label(index), dtype=torch.int64),
         }
 
+    def raw_sample(self, index: int) -> dict[str, Any]:
+        """:meth:`load_sample` with the image un-decoded, for streaming formats.
+
+        Returns:
+            ``image``, an :class:`~lightning_deepvision.datasets.encoded_image.EncodedImage`
+            of the file's bytes (its ``decode()`` is this dataset's decoding), and ``label``.
+        """
+        from lightning_deepvision.datasets.encoded_image import EncodedImage  # imports this
+
+        return {
+            "image": EncodedImage.from_file(self.path(index), decoder="torchvision"),
+            "label": torch.tensor(self.index.label(index), dtype=torch.int64),
+        }
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.load_sample(index)
         if self.transforms is not None:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from lightning_deepvision.datasets.encoded_image import EncodedImage
 from lightning_deepvision.datasets.image_io import read_image
 
 __all__ = ["LabelledImageList"]
@@ -62,6 +63,22 @@ class LabelledImageList(Dataset[dict[str, Any]]):
         """
         return {
             "image": read_image(self.samples[index], referenced_by=self.referenced_by),
+            "label": torch.tensor(self.targets[index], dtype=torch.int64),
+        }
+
+    def raw_sample(self, index: int) -> dict[str, Any]:
+        """:meth:`load_sample` with the image un-decoded, for streaming formats.
+
+        A subclass that extends :meth:`load_sample` with more keys extends this one alike.
+
+        Returns:
+            ``image``, an :class:`~lightning_deepvision.datasets.encoded_image.EncodedImage`
+            of the file's bytes (its ``decode()`` is :func:`read_image`'s), and ``label``.
+        """
+        return {
+            "image": EncodedImage.from_file(
+                self.samples[index], decoder="pil", referenced_by=self.referenced_by
+            ),
             "label": torch.tensor(self.targets[index], dtype=torch.int64),
         }
 

@@ -555,6 +555,22 @@ class CaltechPedestrian(Dataset[dict[str, Any]]):
             "index": torch.tensor(index, dtype=torch.int64),
         }
 
+    def raw_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index`` before transforms with the frame un-decoded, for streaming formats.
+
+        ``image`` is an :class:`~lightning_deepvision.datasets.encoded_image.EncodedImage` of
+        the frame's bytes as the ``.seq`` holds them (JPEG or PNG, never re-encoded).
+        """
+        from lightning_deepvision.datasets.caltech.seq import JPEG_FORMATS
+        from lightning_deepvision.datasets.encoded_image import EncodedImage
+
+        entry = self._frames[index]
+        seq = self.seq_file(entry.video)
+        extension = "jpg" if seq.image_format in JPEG_FORMATS else "png"
+        name = f"{seq.path}:{entry.frame}.{extension}"  # the extension picks the decoder
+        encoded = EncodedImage(seq.read_bytes(entry.frame), name, "torchvision")
+        return {"image": encoded, **self.annotation(index)}
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         image = self.read_image(index)
         sample: dict[str, Any] = {"image": image}

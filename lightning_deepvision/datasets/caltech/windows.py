@@ -24,6 +24,7 @@ background).
 
 from __future__ import annotations
 
+import io
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 from torchvision import tv_tensors
@@ -294,6 +296,29 @@ class CaltechWindows(Dataset[dict[str, Any]]):
         return [float(v) for v in candidates[chosen]]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.load_sample(index)
+        if self.transforms is not None:
+            sample = self.transforms(sample)
+        return sample
+
+    def raw_sample(self, index: int) -> dict[str, Any]:
+        """:meth:`load_sample` with the window PNG-encoded, for streaming formats.
+
+        A window is cut afresh at each access (jitter, random negatives), so a stream holds one
+        draw of every window; PNG is lossless, so decoding gives the cut pixels exactly.
+        """
+        from lightning_deepvision.datasets.encoded_image import EncodedImage
+
+        sample = self.load_sample(index)
+        pixels = sample["image"].permute(1, 2, 0).contiguous().numpy()
+        buffer = io.BytesIO()
+        # Level 1: windows are small and read many times; smaller files gain little.
+        Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+        sample["image"] = EncodedImage(buffer.getvalue(), f"window_{index}.png", "torchvision")
+        return sample
+
+    def load_sample(self, index: int) -> dict[str, Any]:
+        """Window ``index`` before transforms (a new draw of jitter and negatives each call)."""
         kind, frame = self.item(index)
         image = self._frame(frame)
         if kind == POSITIVE:
@@ -308,8 +333,6 @@ class CaltechWindows(Dataset[dict[str, Any]]):
             "frame_index": torch.tensor(frame, dtype=torch.int64),
             "box": torch.tensor(box, dtype=torch.float64),
         }
-        if self.transforms is not None:
-            sample = self.transforms(sample)
         return sample
 
     def __getstate__(self) -> dict[str, Any]:
