@@ -19,6 +19,8 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from lightning_deepvision.datasets.image_files import ImageFiles
+
 #: The datasets a data module can provide, by the loader that reads them.
 STAGES: tuple[str, ...] = ("train", "val", "test", "predict")
 # The datasets Lightning's stages need (``setup(stage)``).
@@ -76,6 +78,9 @@ class BaseDataModule(LightningDataModule, ABC):
         num_workers: Loader worker processes; ``None`` picks half the usable CPUs (at most 8).
         pin_memory: Pin host memory; ``None`` pins only when CUDA is available.
         persistent_workers: Keep workers alive between epochs (ignored with no workers).
+        predict_root: A folder of images (searched recursively) that ``predict`` reads instead
+            of the module's own predict split, each sample ``{"image", "path"}`` with
+            :meth:`predict_files_transform` (the evaluation transforms).
     """
 
     def __init__(
@@ -85,6 +90,7 @@ class BaseDataModule(LightningDataModule, ABC):
         num_workers: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool = True,
+        predict_root: str | Path | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1 or eval_batch_size < 1:
@@ -100,6 +106,7 @@ class BaseDataModule(LightningDataModule, ABC):
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.persistent_workers = persistent_workers and self.num_workers > 0
         self.datasets: dict[str, Dataset[Any]] = {}
+        self.predict_root = None if predict_root is None else Path(predict_root)
 
     # -- to implement ------------------------------------------------------------------------
     @abstractmethod
@@ -117,13 +124,31 @@ class BaseDataModule(LightningDataModule, ABC):
         """
         return None
 
+    def predict_files_transform(self) -> Callable[[Any], Any] | None:
+        """The transform of an image of ``predict_root``: the module's evaluation transform.
+
+        The default is ``transforms("val")`` where the module has a ``transforms(stage)``
+        method, without the :class:`KeepKeys` wrapper (it would drop ``path`` and ask for the
+        entries a folder's images lack); override where a module transforms otherwise.
+        """
+        transforms = getattr(self, "transforms", None)
+        if not callable(transforms):
+            return None
+        transform = transforms("val")
+        while isinstance(transform, KeepKeys):
+            transform = transform.transform
+        return transform
+
     # -- shared ------------------------------------------------------------------------------
     def dataset(self, stage: str) -> Dataset[Any]:
         """The dataset of ``stage``, built on first use (no image is decoded here)."""
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
         if stage not in self.datasets:
-            self.datasets[stage] = self.build_dataset(stage)
+            if stage == "predict" and self.predict_root is not None:
+                self.datasets[stage] = ImageFiles(self.predict_root, self.predict_files_transform())
+            else:
+                self.datasets[stage] = self.build_dataset(stage)
         return self.datasets[stage]
 
     def setup(self, stage: str) -> None:
