@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         NeuronProperties,
     )
     from lightning_deepvision.callbacks.parsing_overlay import ParsingOverlayLogger
+    from lightning_deepvision.callbacks.performance import CompileModel
     from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
     from lightning_deepvision.callbacks.reconstruction_grid import ReconstructionGridLogger
     from lightning_deepvision.callbacks.retrieval_grid import RetrievalGridLogger
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CaltechResultsWriter",
     "CompactModelSummary",
+    "CompileModel",
     "DetectionFramesLogger",
     "FilterGridLogger",
     "LabelledImagesData",
@@ -61,6 +63,7 @@ _LAZY = {
     "RetrievalGridLogger": "retrieval_grid",
     "LayerwisePretraining": "layerwise_pretraining",
     "CompactModelSummary": "progress",
+    "CompileModel": "performance",
     "LineProgressBar": "progress",
     "LabelledImagesData": "neuron_properties",
     "NeuronProperties": "neuron_properties",
