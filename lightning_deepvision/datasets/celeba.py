@@ -28,9 +28,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.celeba_annotations import (
     CELEBA_ATTRIBUTES,
     CELEBA_FILES,
@@ -131,7 +131,7 @@ def _check_same_images(table: CelebATable, reference: CelebATable) -> None:
         raise MalformedAnnotationError(table.path, line, text, expected)
 
 
-class CelebA(Dataset[dict[str, Any]]):
+class CelebA(SkipsBadSamples):
     """CelebA images with their attributes, identities, boxes and landmarks.
 
     Liu, Luo, Wang, Tang, ICCV 2015. The annotation files are parsed at construction into
@@ -304,7 +304,8 @@ class CelebA(Dataset[dict[str, Any]]):
         """The image file of ``index``."""
         return self.image_dir / self.names[index].decode()
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         where = f"{self._referenced_by}:{int(self._lines[index])}"
         image = read_image(self.image_path(index), referenced_by=where)
         size = (int(image.shape[-2]), int(image.shape[-1]))

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from torch.utils.data import Dataset
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
     MalformedAnnotationError,
@@ -78,7 +78,7 @@ def read_helen_list(path: Path) -> list[tuple[str, int]]:
     return names
 
 
-class HelenParsing(Dataset[dict[str, Any]]):
+class HelenParsing(SkipsBadSamples):
     """HELEN images and their 11-label parsing masks, by split.
 
     The list file is read and every listed image and label map is checked to exist at
@@ -145,7 +145,8 @@ class HelenParsing(Dataset[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         name = self.names[index]
         image_path = self.root / "images" / f"{name}.jpg"
         image = read_image(image_path, referenced_by=str(self.list_file))

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+
 __all__ = ["IdentityPairs", "balanced_pairs"]
 
 
@@ -53,7 +55,7 @@ def balanced_pairs(
     return first[keep], second[keep], same[keep]
 
 
-class IdentityPairs(Dataset[dict[str, Any]]):
+class IdentityPairs(SkipsBadSamples):
     """Balanced verification pairs over an identity-labelled dataset, in folds.
 
     Each sample is ``{"image1", "image2", "same", "fold", "index"}`` as from
@@ -71,6 +73,10 @@ class IdentityPairs(Dataset[dict[str, Any]]):
         num_folds: Folds of the protocol (10 as LFW).
         max_matched: At most this many matched pairs; ``None`` keeps every one.
         seed: Seed of the pair draw and of the fold assignment.
+
+    With ``on_bad_sample="skip"`` a pair with an unreadable image is replaced by the next
+    readable pair, never by another image in the pair (which could change ``same``): the images
+    are read through ``images.get_sample``, bypassing the policy of ``images``.
 
     Attributes:
         pairs: ``(i, j, same, fold)`` per pair, ``i``/``j`` indexing ``images``.
@@ -100,11 +106,16 @@ class IdentityPairs(Dataset[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Pair ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         i, j, same, fold = self.pairs[index]
+        # get_sample raises for an unreadable image, so that the whole pair is replaced.
+        read: Callable[[int], Any] = self.images.__getitem__
+        if isinstance(self.images, SkipsBadSamples):
+            read = self.images.get_sample
         sample: dict[str, Any] = {
-            "image1": self.images[i]["image"],
-            "image2": self.images[j]["image"],
+            "image1": read(i)["image"],
+            "image2": read(j)["image"],
             "same": torch.tensor(int(same), dtype=torch.int64),
             "fold": torch.tensor(fold, dtype=torch.int64),
             "index": torch.tensor(index, dtype=torch.int64),

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.io import ImageReadMode
 
@@ -37,6 +36,7 @@ try:
 except ImportError:  # pragma: no cover - a torchvision without image decoding: PIL does it all
     decode_image = None
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.errors import (
     CorruptImageError,
     DatasetNotFoundError,
@@ -219,7 +219,9 @@ def decode_image_file(
     the format is told by content, so ImageNet's PNG saved as ``.JPEG`` works); other formats
     (PGM, PPM, BMP, TIFF) and any file torchvision refuses go through
     :func:`~lightning_deepvision.datasets.image_io.read_image`, which reports an undecodable
-    file as :class:`CorruptImageError` naming it. EXIF orientation is not applied, as with PIL.
+    file as :class:`CorruptImageError` naming it. Both decoders give the same pixels: the EXIF
+    orientation is applied, 16-bit PNGs are rescaled to 8 bits (``v // 257``), alpha is dropped
+    and an animated GIF gives its first frame (see :mod:`~lightning_deepvision.datasets.image_io`).
 
     Args:
         path: The image file.
@@ -257,15 +259,24 @@ def decode_image_file(
             # torchvision 0.29 deprecates its decoders in favour of TorchCodec, a dependency
             # this library does not take; the warning is for this module, not for its users.
             warnings.filterwarnings("ignore", _DECODER_DEPRECATION, DeprecationWarning)
-            image = decode_image(torch.frombuffer(buffer, dtype=torch.uint8), ImageReadMode.RGB)
+            image = decode_image(
+                torch.frombuffer(buffer, dtype=torch.uint8),
+                ImageReadMode.RGB,
+                apply_exif_orientation=True,
+            )
     except RuntimeError:
         # Truncated or corrupt data, or a variant torchvision does not read: PIL either decodes
         # it or raises CorruptImageError with its own diagnosis ("image file is truncated").
         return read_image(path, referenced_by)
+    if image.ndim == 4:  # an animated GIF: its frames, of which PIL reads the first
+        image = image[0]
+    if image.dtype == torch.uint16:
+        # A 16-bit PNG: the same full-range rescaling as read_image (not a shift, not a clip).
+        image = (image.to(torch.int32) // 257).to(torch.uint8)
     return tv_tensors.Image(image)
 
 
-class IndexedImageDataset(Dataset[dict[str, Any]]):
+class IndexedImageDataset(SkipsBadSamples):
     """Base of the classification datasets over an :class:`ImageIndex`.
 
     A subclass sets :attr:`image_dir`, :attr:`index`, :attr:`classes` and :attr:`transforms`
@@ -324,7 +335,8 @@ class IndexedImageDataset(Dataset[dict[str, Any]]):
             "label": torch.tensor(self.index.label(index), dtype=torch.int64),
         }
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         sample = self.load_sample(index)
         if self.transforms is not None:
             sample = self.transforms(sample)

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.encoded_image import EncodedImage
 from lightning_deepvision.datasets.image_io import read_image
 
 __all__ = ["LabelledImageList"]
 
 
-class LabelledImageList(Dataset[dict[str, Any]]):
+class LabelledImageList(SkipsBadSamples):
     """Base of datasets over a list of image files, each labelled by an index into ``classes``.
 
     A subclass builds :attr:`classes`, :attr:`samples` and :attr:`targets` in its ``__init__``
@@ -82,7 +82,8 @@ class LabelledImageList(Dataset[dict[str, Any]]):
             "label": torch.tensor(self.targets[index], dtype=torch.int64),
         }
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         sample = self.load_sample(index)
         if self.transforms is not None:
             sample = self.transforms(sample)

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from torch.utils.data import Dataset
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
     MalformedAnnotationError,
@@ -337,7 +337,7 @@ def read_lfw_people_file(
     return entries
 
 
-class _LFWBase(Dataset[dict[str, Any]], ABC):
+class _LFWBase(SkipsBadSamples, ABC):
     """Locating the root, list file and image directory; checking image files exist.
 
     Subclasses name their list files in ``list_files``, say whether the list file of a split is
@@ -487,7 +487,8 @@ class LFWPairs(_LFWBase):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         path1, path2, same, fold = self.pairs[index]
         where = f"{self.list_file}:{self.entries[index].line_number}"
         sample: dict[str, Any] = {

@@ -22,8 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.celeba_annotations import CELEBA_ATTRIBUTES
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
@@ -211,7 +211,7 @@ def shared_with_celeba(lfw_names: Sequence[str]) -> list[str]:
     return [a for a in CELEBA_ATTRIBUTES if _key(CELEBA_ALIASES.get(a, a)) in keys]
 
 
-class LFWAttributes(Dataset[dict[str, Any]]):
+class LFWAttributes(SkipsBadSamples):
     """LFW images with the attributes they share with CelebA, binarised at 0.
 
     Each sample is ``image`` (``tv_tensors.Image`` uint8, 250x250 before transforms),
@@ -296,7 +296,8 @@ class LFWAttributes(Dataset[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self.people)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         name, number = self.people[index]
         path = lfw_image_path(self.image_dir, name, number)
         sample: dict[str, Any] = {

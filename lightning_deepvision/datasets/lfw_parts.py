@@ -177,7 +177,8 @@ class LFWParts(_LFWBase):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         image_path, truth_path, where = self.items[index]
         image = read_image(image_path, referenced_by=where)
         mask = decode_parts_ground_truth(read_image(truth_path, referenced_by=where), truth_path)

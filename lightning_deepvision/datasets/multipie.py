@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from torch.utils.data import Dataset
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.errors import DatasetNotFoundError, MissingImageError
 from lightning_deepvision.datasets.image_io import read_image
 
@@ -173,7 +173,7 @@ def _as_set(values: Iterable[Any] | None, kind: Callable[[Any], Any]) -> set[Any
     return None if values is None else {kind(v) for v in values}
 
 
-class MultiPIE(Dataset[dict[str, Any]]):
+class MultiPIE(SkipsBadSamples):
     """Multi-PIE multi-view images with their canonical view, filtered by any field.
 
     The tree is indexed at construction (directory listings only, no image decoded); each file
@@ -456,7 +456,8 @@ class MultiPIE(Dataset[dict[str, Any]]):
             return choices[int(torch.randint(len(choices), ()).item())]
         return random.Random(self.target_seed * 1_000_003 + index).choice(choices)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         record = self.records[index]
         path = self._files[record.key()]
         if self.target_view == "canonical":

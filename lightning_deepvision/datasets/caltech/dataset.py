@@ -29,10 +29,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.ops import box_convert
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.caltech.bbgt import read_bbgt
 from lightning_deepvision.datasets.caltech.seq import SeqFile, SeqHeader, read_seq_header
 from lightning_deepvision.datasets.caltech.vbb import CaltechObject, read_vbb
@@ -241,7 +241,7 @@ def _how_to_obtain() -> str:
     )
 
 
-class CaltechPedestrian(Dataset[dict[str, Any]]):
+class CaltechPedestrian(SkipsBadSamples):
     """Caltech Pedestrian frames and boxes from the raw videos (Dollár et al., CVPR 2009).
 
     Each sample is one frame::
@@ -571,7 +571,8 @@ class CaltechPedestrian(Dataset[dict[str, Any]]):
         encoded = EncodedImage(seq.read_bytes(entry.frame), name, "torchvision")
         return {"image": encoded, **self.annotation(index)}
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         image = self.read_image(index)
         sample: dict[str, Any] = {"image": image}
         sample.update(self.annotation(index, canvas_size=(image.shape[-2], image.shape[-1])))

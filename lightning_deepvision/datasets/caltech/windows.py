@@ -34,10 +34,11 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Sampler
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.caltech.dataset import CaltechPedestrian
 
 __all__ = ["CaltechWindows", "FrameGroupedSampler", "free_of"]
@@ -71,7 +72,7 @@ def free_of(candidates: np.ndarray, annotated: np.ndarray, overlap: float) -> np
     return np.asarray((inter / area[:, None] < overlap).all(axis=1), dtype=bool)
 
 
-class CaltechWindows(Dataset[dict[str, Any]]):
+class CaltechWindows(SkipsBadSamples):
     """Positive and negative windows of fixed size from Caltech frames, for a window classifier.
 
     See the module docstring for how windows are chosen and cut. Samples are ``{"image":
@@ -295,7 +296,8 @@ class CaltechWindows(Dataset[dict[str, Any]]):
         chosen = int(np.argmax(free)) if free.any() else 0
         return [float(v) for v in candidates[chosen]]
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         sample = self.load_sample(index)
         if self.transforms is not None:
             sample = self.transforms(sample)
