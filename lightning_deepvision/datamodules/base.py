@@ -17,9 +17,11 @@ from typing import Any, ClassVar
 
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset, Sampler
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from lightning_deepvision.datasets.image_files import ImageFiles
+from lightning_deepvision.datasets.samplers import ResumableDataLoader
 
 #: The datasets a data module can provide, by the loader that reads them.
 STAGES: tuple[str, ...] = ("train", "val", "test", "predict")
@@ -156,6 +158,41 @@ class BaseDataModule(LightningDataModule, ABC):
         for name in _NEEDED.get(str(stage), ()):
             self.dataset(name)
 
+    def replicas(self) -> tuple[int, int]:
+        """``(world size, global rank)`` of the attached trainer; ``(1, 0)`` without one."""
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return int(trainer.world_size), int(trainer.global_rank)
+
+    def shuffle_sampler(self, dataset: Dataset[Any]) -> Sampler[int]:
+        """The default training order: a new permutation each epoch, drawn from ``seed + epoch``.
+
+        Torch's ``RandomSampler`` draws its order from the global generator, so a run resumed
+        from a mid-epoch checkpoint could not replay the rest of the epoch; this order depends
+        only on the epoch (Lightning sets it) and the seed of ``seed_everything`` (the seed
+        Lightning gives its own distributed sampler), and splits each epoch between processes.
+        """
+        world, rank = self.replicas()
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        return DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed)
+
+    def eval_sampler(self, dataset: Dataset[Any]) -> Sampler[int] | None:
+        """Each process's share of an evaluation set, no sample twice; ``None`` on one process.
+
+        Lightning's own distributed sampler pads the last shard with repeats of the first
+        samples so that every process gets as many batches, and every repeat would count
+        twice in a metric. ``UnrepeatedDistributedSampler`` (which Lightning uses for
+        ``predict``) leaves the shards uneven instead, and Lightning keeps a
+        ``DistributedSampler`` it finds in place. The metrics gather uneven shards (their
+        states are sums or concatenations), so numbers are the same on any number of
+        processes.
+        """
+        world, rank = self.replicas()
+        if world == 1:
+            return None
+        return UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=False)
+
     def make_loader(
         self,
         dataset: Dataset[Any],
@@ -165,9 +202,10 @@ class BaseDataModule(LightningDataModule, ABC):
         shuffle: bool = False,
         drop_last: bool = False,
         collate_fn: Callable[[list[Any]], Any] | None = None,
+        loader_class: type[DataLoader[Any]] = DataLoader,
     ) -> DataLoader[Any]:
-        """Return a ``DataLoader`` with this module's loader options."""
-        return DataLoader(
+        """Return a ``DataLoader`` (or ``loader_class``) with this module's loader options."""
+        return loader_class(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -180,20 +218,32 @@ class BaseDataModule(LightningDataModule, ABC):
         )
 
     def train_dataloader(self) -> DataLoader[Any]:
-        """Training batches (shuffled, or drawn by :meth:`train_sampler`), full batches only."""
+        """Training batches, full batches only, resumable mid-epoch.
+
+        Drawn by :meth:`train_sampler`, else in :meth:`shuffle_sampler`'s order; the loader is
+        a :class:`~lightning_deepvision.datasets.samplers.ResumableDataLoader`, so ``fit
+        --ckpt_path last`` from a mid-epoch checkpoint continues with the batches an
+        uninterrupted run would have seen.
+        """
         dataset = self.dataset("train")
+        sampler = self.train_sampler(dataset)
         return self.make_loader(
             dataset,
             batch_size=self.batch_size,
-            sampler=self.train_sampler(dataset),
+            sampler=self.shuffle_sampler(dataset) if sampler is None else sampler,
             shuffle=True,
             drop_last=True,
             collate_fn=self.collate_fn("train"),
+            loader_class=ResumableDataLoader,
         )
 
     def _eval_loader(self, stage: str) -> DataLoader[Any]:
+        dataset = self.dataset(stage)
         return self.make_loader(
-            self.dataset(stage), batch_size=self.eval_batch_size, collate_fn=self.collate_fn(stage)
+            dataset,
+            batch_size=self.eval_batch_size,
+            sampler=self.eval_sampler(dataset),
+            collate_fn=self.collate_fn(stage),
         )
 
     def val_dataloader(self) -> DataLoader[Any]:

@@ -1,16 +1,18 @@
-"""Batch samplers for metric-learning supervision (identity-balanced P x K batches)."""
+"""Samplers and loaders: identity-balanced P x K batches, and a loader that resumes mid-epoch."""
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
 
-__all__ = ["IdentityBalancedSampler"]
+__all__ = ["IdentityBalancedSampler", "ResumableDataLoader"]
 
 
 class IdentityBalancedSampler(DistributedSampler):
@@ -169,3 +171,93 @@ class IdentityBalancedSampler(DistributedSampler):
             remaining[chosen] -= 1
             batches[b] = torch.cat([pool[int(i)].pop() for i in chosen])
         return batches
+
+
+class _SkipFirst:
+    """An index sampler whose next iteration (only) starts ``skip`` items later."""
+
+    def __init__(self, sampler: Iterable[Any], skip: int) -> None:
+        self.sampler = sampler
+        self.skip = skip
+
+    def __len__(self) -> int:
+        return len(self.sampler)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[Any]:
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.sampler), skip, None)
+
+
+class ResumableDataLoader(DataLoader[Any]):
+    """A ``DataLoader`` that knows how far into its epoch it is, to resume there.
+
+    Lightning saves the ``state_dict`` of every training loader that has one in each
+    checkpoint, and calls ``load_state_dict`` before iterating again when ``fit`` resumes
+    (``ckpt_path="last"``); a loader without them restarts its epoch from the first batch,
+    so a run resumed from a mid-epoch checkpoint trains on other batches than an uninterrupted
+    one. This loader counts the batches it has yielded in the current epoch; restored, its next
+    epoch skips that many batches of index lists before any sample is read (no data is loaded
+    for them). That reproduces the uninterrupted order when the sampler's order depends only on
+    the epoch (``DistributedSampler``'s ``seed + epoch``, :class:`IdentityBalancedSampler`);
+    torch's ``RandomSampler`` draws a new order from the global generator at each epoch, which
+    a checkpoint does not hold. ``torchdata``'s ``StatefulDataLoader`` restores its workers'
+    state as well but is not a dependency of this library.
+
+    The state: ``{"epoch": the sampler's epoch, "batches": batches yielded in it}``.
+    """
+
+    _yielded: int = 0
+    _skip: int = 0
+    _epoch: int | None = None
+
+    @property
+    def _index_sampler(self) -> Any:
+        sampler = super()._index_sampler
+        if not self._skip:
+            return sampler
+        skip, self._skip = self._skip, 0
+        if self._epoch is not None and _epoch_of(self) != self._epoch:
+            return sampler  # Lightning moved on to another epoch: nothing to skip
+        return _SkipFirst(sampler, skip)
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        start = self._skip
+        batches = super().__iter__()
+        self._yielded = start
+        for batch in batches:
+            self._yielded += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the loader is: its sampler's epoch and the batches yielded in it."""
+        epoch = _epoch_of(self)
+        return {"epoch": -1 if epoch is None else epoch, "batches": self._yielded}
+
+    def load_state_dict(self, state_dict: Mapping[str, int]) -> None:
+        """Make the next iteration resume after ``state_dict["batches"]`` of its epoch.
+
+        A state saved after the last batch of an epoch resumes at the start of the next one.
+        """
+        epoch, batches = int(state_dict.get("epoch", -1)), int(state_dict.get("batches", 0))
+        complete = batches >= len(self)
+        if epoch >= 0:
+            # Loader workers draw their first indices when the iterator is created, which
+            # Lightning does before it sets the epoch of the sampler.
+            _set_epoch(self, epoch + 1 if complete else epoch)
+        self._epoch = None if epoch < 0 else epoch
+        self._skip = 0 if complete else batches
+
+
+def _epoch_of(loader: DataLoader[Any]) -> int | None:
+    for sampler in (loader.sampler, loader.batch_sampler):
+        epoch = getattr(sampler, "epoch", None)
+        if isinstance(epoch, int):
+            return epoch
+    return None
+
+
+def _set_epoch(loader: DataLoader[Any], epoch: int) -> None:
+    for sampler in (loader.sampler, loader.batch_sampler):
+        set_epoch = getattr(sampler, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
