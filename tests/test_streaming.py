@@ -1,0 +1,166 @@
+"""litdata streams: written once from the official layouts, read back equal to the readers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torchvision import tv_tensors
+
+pytest.importorskip("litdata")
+
+from lightning_deepvision.datasets import (
+    CaltechPedestrian,
+    CaltechWindows,
+    CelebA,
+    IdentityFolder,
+    ImageNet,
+)
+from lightning_deepvision.streaming import (
+    METADATA_FILE,
+    StreamingSamples,
+    main,
+    optimize_dataset,
+    read_metadata,
+)
+from lightning_deepvision.testing.caltech import write_caltech
+from lightning_deepvision.testing.celeba import write_celeba
+from lightning_deepvision.testing.identity_folder import write_identity_folder
+from lightning_deepvision.testing.imagenet import write_imagenet
+
+
+def assert_same_sample(streamed: dict[str, Any], own: dict[str, Any]) -> None:
+    """Same keys in the same order, values of the same type, dtype, shape, content, metadata."""
+    assert list(streamed) == list(own)
+    for key, value in own.items():
+        got = streamed[key]
+        assert type(got) is type(value), key
+        if isinstance(value, torch.Tensor):
+            assert got.dtype == value.dtype and got.shape == value.shape, key
+            assert torch.equal(got, value), key
+            assert getattr(got, "canvas_size", None) == getattr(value, "canvas_size", None), key
+            assert getattr(got, "format", None) == getattr(value, "format", None), key
+        else:
+            assert got == value, key
+
+
+def _imagenet(root: Path) -> ImageNet:
+    return ImageNet(write_imagenet(root / "imagenet", layout="devkit", grey_images=2), "train")
+
+
+def _celeba(root: Path) -> CelebA:
+    path = write_celeba(root / "celeba", num_identities=4, images_per_identity=2)
+    return CelebA(path, "all", target=["attributes", "identity", "bbox", "landmarks"])
+
+
+def _identity_folder(root: Path) -> IdentityFolder:
+    path = write_identity_folder(root / "faces", num_identities=3, images_per_identity=3, ext="pgm")
+    return IdentityFolder(path, "all")
+
+
+def _caltech_frames(root: Path) -> CaltechPedestrian:
+    path = write_caltech(root / "caltech", sets=("set00",), num_frames=6, frame_size=(96, 128))
+    return CaltechPedestrian(path, "train", train_stride=2)
+
+
+def _caltech_windows(root: Path) -> CaltechWindows:
+    return CaltechWindows(_caltech_frames(root), negatives_per_frame=1)
+
+
+READERS: dict[str, Callable[[Path], Any]] = {
+    "imagenet": _imagenet,
+    "celeba": _celeba,
+    "identity_folder": _identity_folder,
+    "caltech_frames": _caltech_frames,
+    "caltech_windows": _caltech_windows,
+}
+
+
+@pytest.mark.parametrize("name", list(READERS))
+def test_stream_equals_the_folder_reader(name: str, tmp_path: Path) -> None:
+    dataset = READERS[name](tmp_path)
+    output = optimize_dataset(dataset, tmp_path / "stream", num_workers=2, seed=5)
+    stream = StreamingSamples(output)
+    assert len(stream) == len(dataset) > 0
+    streamed = list(stream)  # in written order (no shuffle)
+    assert len(streamed) == len(dataset)
+    for index, sample in enumerate(streamed):
+        # Windows are drawn afresh at each access; the stream holds the draw of seed + index.
+        torch.manual_seed(5 + index)
+        assert_same_sample(sample, dataset[index])
+    assert isinstance(streamed[0]["image"], tv_tensors.Image)
+    metadata = read_metadata(output)
+    assert metadata["dataset"] == type(dataset).__name__
+    assert metadata["length"] == len(dataset)
+
+
+def test_stream_keeps_classes_and_labels_and_applies_transforms(tmp_path: Path) -> None:
+    dataset = _imagenet(tmp_path)
+    output = optimize_dataset(dataset, tmp_path / "stream", num_workers=1)
+    stream = StreamingSamples(output, transforms=lambda s: {"label": s["label"] + 100})
+    assert stream.classes == dataset.classes
+    assert stream.num_classes == dataset.num_classes
+    assert stream.targets == dataset.targets.tolist()
+    assert sorted(int(s["label"]) for s in stream) == sorted(t + 100 for t in stream.targets)
+
+
+def test_shuffled_stream_holds_every_sample_once(tmp_path: Path) -> None:
+    dataset = _identity_folder(tmp_path)
+    output = optimize_dataset(dataset, tmp_path / "stream", num_workers=2, chunk_bytes=2000)
+    orders = []
+    for shuffle, seed in ((False, 0), (True, 0), (True, 1)):
+        stream = StreamingSamples(output, shuffle=shuffle, seed=seed)
+        orders.append([int(s["label"]) * 1000 + int(s["image"].sum()) % 1000 for s in stream])
+    in_order, *shuffled = orders
+    assert len(in_order) == len(dataset)
+    assert all(sorted(order) == sorted(in_order) for order in shuffled)
+    assert shuffled[0] != in_order
+
+
+def test_dataset_without_raw_sample_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="no raw_sample"):
+        optimize_dataset([{"image": torch.zeros(3, 2, 2)}], tmp_path / "out")  # type: ignore[arg-type]
+
+
+def test_raw_sample_differing_from_the_sample_is_refused(tmp_path: Path) -> None:
+    dataset = _identity_folder(tmp_path)
+
+    class Labelless(IdentityFolder):
+        def raw_sample(self, index: int) -> dict[str, Any]:
+            raw = super().raw_sample(index)
+            del raw["label"]
+            return raw
+
+    broken = Labelless(dataset.root, "all")
+    with pytest.raises(ValueError, match=r"differs .* \['label'\]"):
+        optimize_dataset(broken, tmp_path / "out")
+
+
+def test_folder_not_written_by_optimize_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=METADATA_FILE):
+        StreamingSamples(tmp_path)
+
+
+def test_command_line_writes_a_data_module_stage(tmp_path: Path) -> None:
+    root = write_imagenet(tmp_path / "imagenet", layout="sorted")
+    output = main(
+        [
+            "--data",
+            "ImageNetDataModule",
+            "--data.root",
+            str(root),
+            "--data.num_workers",
+            "0",
+            "--output",
+            str(tmp_path / "stream"),
+            "--num_workers",
+            "1",
+        ]
+    )
+    stream = StreamingSamples(output)
+    reference = ImageNet(root, "train")
+    assert len(stream) == len(reference)
+    assert_same_sample(next(iter(stream)), reference[0])
