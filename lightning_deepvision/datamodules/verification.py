@@ -109,6 +109,10 @@ class VerificationDataModule(BaseDataModule):
             return self.dataset("test")
         return self.build_pairs_dataset(stage, self.image_transforms(train=False))
 
+    def predict_files_transform(self) -> Callable[[Any], Any]:
+        """The evaluation face preprocessing: images of ``predict_root`` become embeddings."""
+        return self.image_transforms(train=False)
+
     @property
     def num_classes(self) -> int:
         """Number of training identities (the size of the identification softmax)."""
