@@ -147,6 +147,10 @@ class SyntheticAttributesDataModule(BaseDataModule):
         images, attributes = render_attributes(faces, num_workers=workers)
         return AttributeTensors(images, attributes, transforms)
 
+    def predict_files_transform(self) -> Callable[[Any], Any]:
+        """The evaluation face preprocessing, for the images of ``predict_root``."""
+        return face_transforms(self.input_size, train=False)
+
     def attribute_positive_rates(self) -> Tensor:
         """Fraction of training images with each attribute (for ``balance_positives``)."""
         dataset = self.dataset("train")
