@@ -232,6 +232,10 @@ class CaltechDataModule(BaseDataModule):
             return self._frames("train", self.val_sets, self.eval_setting, frame_transforms())
         return self._frames("test", None, self.eval_setting, frame_transforms())
 
+    def predict_files_transform(self) -> Callable[[Any], Any]:
+        """The full-frame evaluation preprocessing, for the frames of ``predict_root``."""
+        return frame_transforms()
+
     def train_sampler(self, dataset: Dataset[Any]) -> Sampler[int] | None:
         """Windows of one frame together, frames in random order (fewer decodes per batch)."""
         return FrameGroupedSampler(dataset) if isinstance(dataset, CaltechWindows) else None
