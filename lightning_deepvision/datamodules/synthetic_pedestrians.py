@@ -134,3 +134,7 @@ class SyntheticPedestriansDataModule(BaseDataModule):
     def collate_fn(self, stage: str) -> Callable[[list[Any]], Any] | None:
         """Torch's default for windows; ``collate_frames`` for full frames."""
         return None if stage == "train" else collate_frames
+
+    def predict_files_transform(self) -> Callable[[Any], Any]:
+        """The full-frame evaluation preprocessing, for the frames of ``predict_root``."""
+        return frame_transforms()
