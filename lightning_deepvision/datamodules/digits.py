@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
@@ -80,6 +81,17 @@ class DigitsDataModule(BaseDataModule):
         if self.mean is None or self.std is None:
             return None
         return v2.Normalize(mean=[self.mean], std=[self.std])
+
+    def predict_files_transform(self) -> Callable[[Any], Any]:
+        """A file's image as the digits are: grey, ``image_size`` square, pixels in [0, 1]."""
+        size = (self.image_size, self.image_size)
+        steps = [
+            v2.Grayscale(1),
+            v2.Resize(size, antialias=True),
+            v2.ToDtype(torch.float32, scale=True),
+        ]
+        standardise = self.transforms("predict")
+        return v2.Compose(steps if standardise is None else [*steps, standardise])
 
     def build_dataset(self, stage: str) -> Dataset[Any]:
         """The split of ``stage`` (``predict`` reads the test split)."""
