@@ -252,6 +252,8 @@ class DetectionTask(BaseTask):
     def detect_batch(self, batch: Mapping[str, Any]) -> list[Tensor]:
         """Detections of every frame of a ``collate_frames`` batch."""
         images = batch["image"]
+        if not all(k in batch for k in ("set", "video", "frame")):  # frames read from files
+            return [self.detect(image) for image in images]
         keys = [
             tuple(int(batch[k][i]) for k in ("set", "video", "frame")) for i in range(len(images))
         ]
@@ -291,12 +293,14 @@ class DetectionTask(BaseTask):
         """Detect on the test frames and accumulate the miss rates."""
         return self._evaluate("test", batch)
 
-    def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> list[dict[str, Tensor]]:
-        """Per frame: ``boxes`` ``[k, 4]`` ``x, y, w, h``, ``scores`` ``[k]`` and the frame ids."""
-        out = []
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        """Per frame: ``boxes`` ``[k, 4]`` ``x, y, w, h``, ``scores`` ``[k]``, frame ids, path."""
+        out: list[dict[str, Any]] = []
         for i, detections in enumerate(self.detect_batch(batch)):
             entry = {"boxes": detections[:, :4], "scores": detections[:, 4]}
             entry.update({k: torch.as_tensor(batch[k][i]) for k in _FRAME_KEYS if k in batch})
+            if "path" in batch:  # frames read from files (``predict_root``)
+                entry["path"] = batch["path"][i]
             out.append(entry)
         return out
 
