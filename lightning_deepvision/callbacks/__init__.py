@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         NeuronProperties,
     )
     from lightning_deepvision.callbacks.parsing_overlay import ParsingOverlayLogger
+    from lightning_deepvision.callbacks.prediction_writer import PredictionWriter
     from lightning_deepvision.callbacks.performance import CompileModel
     from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
     from lightning_deepvision.callbacks.reconstruction_grid import ReconstructionGridLogger
@@ -47,6 +48,7 @@ __all__ = [
     "MissRateCurveLogger",
     "NeuronProperties",
     "ParsingOverlayLogger",
+    "PredictionWriter",
     "ReconstructionGridLogger",
     "RetrievalGridLogger",
     "ReuseHostMemory",
@@ -73,6 +75,7 @@ _LAZY = {
     "TaskModelCheckpoint": "checkpoint",
     "VerificationROCLogger": "verification_roc",
     "ParsingOverlayLogger": "parsing_overlay",
+    "PredictionWriter": "prediction_writer",
     "plot_miss_rate_curves": "miss_rate_curve",
     "CaltechResultsWriter": "caltech_results",
     "DetectionFramesLogger": "detection_frames",
