@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         decode_image_file,
     )
     from lightning_deepvision.datasets.imagenet import ImageNet
+    from lightning_deepvision.datasets.image_files import ImageFiles
     from lightning_deepvision.datasets.lfw_attributes import LFWAttributes
     from lightning_deepvision.datasets.lfw_parts import LFWParts
     from lightning_deepvision.datasets.multipie import MultiPIE, MultiPIEFileNameError
@@ -72,6 +73,7 @@ __all__ = [
     "IdentityFolder",
     "IdentityPairs",
     "ImageFolderDataset",
+    "ImageFiles",
     "ImageNet",
     "InvalidMaskError",
     "LFWAttributes",
@@ -115,6 +117,7 @@ _LAZY = {
     "LFWAttributes": "lfw_attributes",
     "ClassSetMismatchError": "image_folder",
     "ImageFolderDataset": "image_folder",
+    "ImageFiles": "image_files",
     "ImageNet": "imagenet",
     "Digits": "digits",
     "MNIST": "digits",
