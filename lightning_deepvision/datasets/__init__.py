@@ -38,13 +38,13 @@ if TYPE_CHECKING:
     from lightning_deepvision.datasets.digits import MNIST, Digits
     from lightning_deepvision.datasets.helen import HelenParsing
     from lightning_deepvision.datasets.identity_pairs import IdentityPairs, balanced_pairs
+    from lightning_deepvision.datasets.image_files import ImageFiles
     from lightning_deepvision.datasets.image_folder import (
         ClassSetMismatchError,
         ImageFolderDataset,
         decode_image_file,
     )
     from lightning_deepvision.datasets.imagenet import ImageNet
-    from lightning_deepvision.datasets.image_files import ImageFiles
     from lightning_deepvision.datasets.lfw_attributes import LFWAttributes
     from lightning_deepvision.datasets.lfw_parts import LFWParts
     from lightning_deepvision.datasets.multipie import MultiPIE, MultiPIEFileNameError
@@ -72,8 +72,8 @@ __all__ = [
     "IdentityBalancedSampler",
     "IdentityFolder",
     "IdentityPairs",
-    "ImageFolderDataset",
     "ImageFiles",
+    "ImageFolderDataset",
     "ImageNet",
     "InvalidMaskError",
     "LFWAttributes",
