@@ -29,8 +29,8 @@ if TYPE_CHECKING:
         NeuronProperties,
     )
     from lightning_deepvision.callbacks.parsing_overlay import ParsingOverlayLogger
-    from lightning_deepvision.callbacks.prediction_writer import PredictionWriter
     from lightning_deepvision.callbacks.performance import CompileModel
+    from lightning_deepvision.callbacks.prediction_writer import PredictionWriter
     from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
     from lightning_deepvision.callbacks.reconstruction_grid import ReconstructionGridLogger
     from lightning_deepvision.callbacks.retrieval_grid import RetrievalGridLogger
