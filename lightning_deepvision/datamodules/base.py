@@ -9,6 +9,7 @@ the loader options apart from the dataset options.
 
 from __future__ import annotations
 
+import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -20,8 +21,15 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from lightning_deepvision.datasets.bad_samples import (
+    OnBadSample,
+    bad_sample_datasets,
+    set_bad_sample_policy,
+)
 from lightning_deepvision.datasets.image_files import ImageFiles
 from lightning_deepvision.datasets.samplers import ResumableDataLoader
+
+_log = logging.getLogger(__name__)
 
 #: The datasets a data module can provide, by the loader that reads them.
 STAGES: tuple[str, ...] = ("train", "val", "test", "predict")
@@ -83,6 +91,11 @@ class BaseDataModule(LightningDataModule, ABC):
         predict_root: A folder of images (searched recursively) that ``predict`` reads instead
             of the module's own predict split, each sample ``{"image", "path"}`` with
             :meth:`predict_files_transform` (the evaluation transforms).
+        on_bad_sample: ``"skip"`` replaces an unreadable sample (corrupt, truncated or
+            missing file) by the next readable one in every dataset the module builds,
+            counting it across loader workers and logging a summary at the end of the
+            stage; ``"raise"`` (default) leaves the datasets raising the error naming the
+            file (see :mod:`~lightning_deepvision.datasets.bad_samples`).
     """
 
     def __init__(
@@ -93,8 +106,11 @@ class BaseDataModule(LightningDataModule, ABC):
         pin_memory: bool | None = None,
         persistent_workers: bool = True,
         predict_root: str | Path | None = None,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         super().__init__()
+        if on_bad_sample not in ("raise", "skip"):
+            raise ValueError(f"on_bad_sample must be 'raise' or 'skip', got {on_bad_sample!r}")
         if batch_size < 1 or eval_batch_size < 1:
             raise ValueError(
                 "batch sizes must be positive, got "
@@ -109,6 +125,7 @@ class BaseDataModule(LightningDataModule, ABC):
         self.persistent_workers = persistent_workers and self.num_workers > 0
         self.datasets: dict[str, Dataset[Any]] = {}
         self.predict_root = None if predict_root is None else Path(predict_root)
+        self.on_bad_sample = on_bad_sample
 
     # -- to implement ------------------------------------------------------------------------
     @abstractmethod
@@ -151,12 +168,29 @@ class BaseDataModule(LightningDataModule, ABC):
                 self.datasets[stage] = ImageFiles(self.predict_root, self.predict_files_transform())
             else:
                 self.datasets[stage] = self.build_dataset(stage)
+            if self.on_bad_sample == "skip":  # before any loader starts its workers
+                set_bad_sample_policy(self.datasets[stage], "skip")
         return self.datasets[stage]
 
     def setup(self, stage: str) -> None:
         """Build the datasets Lightning's ``stage`` needs."""
         for name in _NEEDED.get(str(stage), ()):
             self.dataset(name)
+
+    def skipped_samples(self) -> dict[str, list[str]]:
+        """The files of the samples skipped as unreadable so far, by dataset (all workers)."""
+        return {
+            stage: [file for inner in bad_sample_datasets(ds) for file in inner.skipped_files]
+            for stage, ds in self.datasets.items()
+            if any(inner.skipped_count for inner in bad_sample_datasets(ds))
+        }
+
+    def teardown(self, stage: str) -> None:
+        """Log a warning naming the samples skipped as unreadable (``on_bad_sample``)."""
+        for name, dataset in self.datasets.items():
+            for inner in bad_sample_datasets(dataset):
+                if inner.skipped_count:
+                    _log.warning("%s dataset: %s", name, inner.skip_summary())
 
     def replicas(self) -> tuple[int, int]:
         """``(world size, global rank)`` of the attached trainer; ``(1, 0)`` without one."""
