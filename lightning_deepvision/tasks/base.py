@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import IO, Any, ClassVar, Literal
 
 import torch
 from lightning.fabric.utilities.data import AttributeDict
+from lightning.fabric.utilities.types import _MAP_LOCATION_TYPE, _PATH
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
 from torchmetrics import MetricCollection
+from typing_extensions import Self
 
 from lightning_deepvision.models.registry import create_model
+from lightning_deepvision.tasks.safety import (
+    check_finite_loss,
+    force_weights_only,
+    load_weights_only,
+)
 from lightning_deepvision.tasks.transfer import load_matching_weights
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
@@ -207,6 +214,8 @@ class BaseTask(LightningModule):
             ValueError: When ``fit`` starts with a size unknown and the data module lacks the
                 attribute that provides it.
         """
+        # Runs before Lightning reads ``ckpt_path``: that read must not unpickle arbitrary code.
+        force_weights_only(self._trainer)
         missing = {k: v for k, v in self.data_hparams.items() if self.hp.get(k) is None}
         if missing:
             datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
@@ -224,6 +233,47 @@ class BaseTask(LightningModule):
                 self._configure_heads_once()
         if stage == "fit" and self.hp.get("init_from"):
             load_matching_weights(self, str(self.hp.init_from))
+
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        """Stop training on a NaN or infinite loss, naming the step and the logged term.
+
+        Raises:
+            ~lightning_deepvision.tasks.safety.NonFiniteLossError: Before the backward pass of
+                a non-finite loss (the weights stay those of the last good step).
+        """
+        check_finite_loss(self, loss)
+
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: _PATH | IO[bytes],
+        map_location: _MAP_LOCATION_TYPE = None,
+        hparams_file: _PATH | None = None,
+        strict: bool | None = None,
+        weights_only: bool | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """As Lightning's, always reading with ``torch.load(weights_only=True)``.
+
+        Lightning leaves ``weights_only=None`` to ``torch.load``, which an environment variable
+        (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``) or an ``http(s)`` path turns into ``False``:
+        unpickling that runs any code the file names.
+
+        Raises:
+            ValueError: If ``weights_only=False`` is asked for.
+            ~lightning_deepvision.tasks.safety.UnsafeCheckpointError: If the file needs more
+                than tensors and plain Python values.
+        """
+        load = super().load_from_checkpoint
+        return load_weights_only(
+            lambda path, **options: load(path, **options),
+            checkpoint_path,
+            map_location=map_location,
+            hparams_file=hparams_file,
+            strict=strict,
+            weights_only=weights_only,
+            **kwargs,
+        )
 
     def train(self, mode: bool = True) -> BaseTask:
         """Switch modes; a frozen backbone stays in eval mode (fixed batch-norm, no dropout)."""
