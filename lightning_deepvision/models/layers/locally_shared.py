@@ -19,8 +19,9 @@ from lightning_deepvision.models.layers._filter_bank import RegionFilterBank, as
 
 def _split(size: int, parts: int) -> tuple[list[int], list[int]]:
     """Return the starts and sizes of ``torch.tensor_split(range(size), parts)``."""
-    # tensor_split gives the first ``size % parts`` pieces one extra element.
-    base, extra = divmod(size, parts)
+    # tensor_split gives the first ``size % parts`` pieces one extra element. ``int``: under
+    # ``torch.jit.trace`` a map size arrives as a 0-d tensor, which ``divmod`` does not take.
+    base, extra = divmod(int(size), parts)
     sizes = [base + 1] * extra + [base] * (parts - extra)
     starts = [sum(sizes[:i]) for i in range(parts)]
     return starts, sizes
