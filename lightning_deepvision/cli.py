@@ -49,6 +49,7 @@ from torch import nn
 import lightning_deepvision.callbacks
 import lightning_deepvision.datamodules
 import lightning_deepvision.tasks
+from lightning_deepvision.callbacks.prediction_writer import PredictionWriter
 from lightning_deepvision.callbacks.progress import CompactModelSummary, LineProgressBar
 from lightning_deepvision.datamodules.base import BaseDataModule
 from lightning_deepvision.tasks.base import BaseTask
@@ -464,6 +465,8 @@ class DeepVisionCLI(LightningCLI):
       ``--trainer.enable_progress_bar=false`` an error, so it is added here instead.
     * Model summary: :class:`CompactModelSummary` (no FLOPs column of zeros) unless the
       configuration names a summary or disables it.
+    * Predictions: ``predict`` writes them to files with a :class:`PredictionWriter` (in
+      ``<run directory>/predictions``) unless the configuration names one.
     * When ``fit``/``validate``/``test``/``predict`` ends, the process of rank zero prints the
       task's :meth:`~lightning_deepvision.tasks.BaseTask.result_summary` and the files the run
       wrote (checkpoints, configuration, metrics, pictures, W&B run), after the progress bar has
@@ -506,6 +509,11 @@ class DeepVisionCLI(LightningCLI):
             callbacks = [*callbacks, CompactModelSummary()]
             # Otherwise Lightning adds its own summary too, or says that it did not.
             config["enable_model_summary"] = False
+        if self.subcommand == "predict" and not any(
+            isinstance(c, PredictionWriter) for c in configured
+        ):
+            # Beside any other writer (CaltechResultsWriter writes the toolbox's format).
+            callbacks = [*callbacks, PredictionWriter()]
         loggers = config.get("logger")
         loggers = list(loggers) if isinstance(loggers, Iterable) else [loggers]
         if (
