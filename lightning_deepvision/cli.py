@@ -592,7 +592,14 @@ def run() -> None:
     """The ``deepvision`` console script: run the command line, exit 0 on success.
 
     A bad argument exits with status 2 (from the argument parser), a failed run with 1.
+    ``deepvision export ...`` exports a checkpoint (:mod:`lightning_deepvision.export`).
     """
+    if sys.argv[1:2] == ["export"]:
+        # Not a LightningCLI subcommand: it builds no Trainer and no data module.
+        from lightning_deepvision.export import main as export_main
+
+        export_main(sys.argv[2:])
+        return
     main()
 
 
