@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 from lightning.pytorch import LightningDataModule, LightningModule
 
 from lightning_deepvision.callbacks.prediction_columns import split_batch
+from lightning_deepvision.callbacks.prediction_merge import merge_shards
 from lightning_deepvision.callbacks.prediction_writer import PredictionWriter, read_index
 from lightning_deepvision.datamodules import (
     DigitsDataModule,
@@ -32,6 +34,8 @@ from lightning_deepvision.tasks import (
     VerificationTask,
 )
 from lightning_deepvision.testing import quiet_trainer, save_image, write_identity_folder
+from tests.recipes._support import run_recipe
+from tests.recipes.test_recipes import SMALL_DATA
 
 LOADER: dict[str, Any] = {"eval_batch_size": 4, "num_workers": 0}
 
@@ -235,3 +239,71 @@ def test_split_batch_errors_name_the_entry() -> None:
         split_batch({"embedding": torch.zeros(2, 4), "extra": 3})
     with pytest.raises(TypeError, match="predict_step returned a Tensor"):
         split_batch(torch.zeros(2))
+
+
+def test_merge_keeps_each_sample_once_in_dataset_order(tmp_path: Path) -> None:
+    # Two processes' shards as a padded sampler leaves them: sample 0 repeated on rank 1.
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for name, indices in (("a", [2, 0]), ("b", [1, 0])):
+        np.savez(
+            shards / f"{name}.npz",
+            __index__=np.array(indices),
+            **{"a:embedding": np.array(indices, dtype=np.float32)[:, None].repeat(3, 1)},
+            **{"s:path": np.array([f"img{i}.png" for i in indices])},
+            **{"r:boxes": np.ones((sum(indices), 4)), "c:boxes": np.array(indices)},
+        )
+    files, count = merge_shards(sorted(shards.iterdir()), tmp_path / "out", {}, "Unused")
+    assert count == 3
+    assert np.array_equal(np.load(files["embedding"])[:, 0], [0.0, 1.0, 2.0])
+    assert [r["path"] for r in read_index(files["index"])] == ["img0.png", "img1.png", "img2.png"]
+    assert np.array_equal(np.load(files["boxes.offsets"]), [0, 0, 1, 3])
+    assert np.load(files["boxes"]).shape == (3, 4)
+
+
+def _predict_codes(root: Path, out: Path, **trainer: Any) -> None:
+    data = DigitsDataModule(predict_root=root, eval_batch_size=2, num_workers=0)
+    torch.manual_seed(0)
+    task = AutoencoderTask(backbone="deep_autoencoder_tiny", pca_components=0)
+    writer = PredictionWriter(output_dir=out)
+    quiet_trainer(callbacks=[writer], **trainer).predict(task, data, return_predictions=False)
+
+
+def test_two_processes_write_each_path_once(tmp_path: Path) -> None:
+    root = write_identity_folder(tmp_path / "nine", num_identities=3, images_per_identity=3)
+    _predict_codes(root, tmp_path / "one")
+    _predict_codes(root, tmp_path / "two", strategy="ddp_fork", devices=2)
+    one, two = (
+        read_index(tmp_path / "one/predictions.csv"),
+        read_index(tmp_path / "two/predictions.csv"),
+    )
+    assert [r["path"] for r in two] == [str(root / f) for f in ImageFiles(root).files]
+    assert one == two
+    codes = np.load(tmp_path / "two/code.npy")
+    assert codes.shape[0] == 9
+    assert np.allclose(codes, np.load(tmp_path / "one/code.npy"), atol=1e-6)
+    assert not (tmp_path / "two" / ".shards").exists()
+
+
+def test_cli_predict_writes_a_folder_by_default(
+    folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["deepvision"])  # not pytest's own arguments
+    cli = run_recipe(
+        "deepid2",
+        "predict",
+        *SMALL_DATA,
+        "--model.init_args.backbone=deepid2_tiny",
+        f"--data.predict_root={folder}",
+        tmp_path=tmp_path,
+    )
+    (writer,) = [c for c in cli.trainer.callbacks if isinstance(c, PredictionWriter)]
+    rows = read_index(writer.files["index"])
+    check_paths(rows, folder)
+    embedding = np.load(writer.files["embedding"])
+    assert embedding.shape[0] == 10
+    out = capsys.readouterr().out
+    assert f"Predictions of 10 samples written to {writer.directory}" in out
