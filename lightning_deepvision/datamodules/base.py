@@ -14,7 +14,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -96,6 +96,11 @@ class BaseDataModule(LightningDataModule, ABC):
             counting it across loader workers and logging a summary at the end of the
             stage; ``"raise"`` (default) leaves the datasets raising the error naming the
             file (see :mod:`~lightning_deepvision.datasets.bad_samples`).
+        streaming_root: The training set as a litdata stream written by
+            :func:`~lightning_deepvision.streaming.optimize_dataset` (``deepvision-optimize``):
+            a folder or an object-store URI (``s3://...``). ``train`` then streams it, with
+            :meth:`streaming_transforms`, instead of reading the files; the other stages read
+            the files as before.
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class BaseDataModule(LightningDataModule, ABC):
         persistent_workers: bool = True,
         predict_root: str | Path | None = None,
         on_bad_sample: OnBadSample = "raise",
+        streaming_root: str | None = None,
     ) -> None:
         super().__init__()
         if on_bad_sample not in ("raise", "skip"):
@@ -126,6 +132,7 @@ class BaseDataModule(LightningDataModule, ABC):
         self.datasets: dict[str, Dataset[Any]] = {}
         self.predict_root = None if predict_root is None else Path(predict_root)
         self.on_bad_sample = on_bad_sample
+        self.streaming_root = None if streaming_root is None else str(streaming_root)
 
     # -- to implement ------------------------------------------------------------------------
     @abstractmethod
@@ -158,13 +165,42 @@ class BaseDataModule(LightningDataModule, ABC):
             transform = transform.transform
         return transform
 
+    def streaming_transforms(self, stage: str) -> Callable[[Any], Any] | None:
+        """The transform of a streamed sample of ``stage``: ``transforms(stage)`` by default.
+
+        A stream holds the samples before transforms, so this is the transform the module
+        gives the dataset it builds for ``stage``; override where a module builds it otherwise.
+
+        Raises:
+            TypeError: The module has no ``transforms(stage)`` and does not override this.
+        """
+        transforms = getattr(self, "transforms", None)
+        if not callable(transforms):
+            raise TypeError(
+                f"{type(self).__name__} cannot read a stream: it has no transforms(stage) "
+                "method, and does not override streaming_transforms(stage)"
+            )
+        return cast(Callable[[Any], Any] | None, transforms(stage))
+
+    def build_streaming_dataset(self, stage: str) -> Dataset[Any]:
+        """``StreamingSamples(streaming_root)``, shuffled from the ``seed_everything`` seed."""
+        from lightning_deepvision.streaming import StreamingSamples  # litdata is optional
+
+        assert self.streaming_root is not None
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        return StreamingSamples(
+            self.streaming_root, self.streaming_transforms(stage), shuffle=True, seed=seed
+        )
+
     # -- shared ------------------------------------------------------------------------------
     def dataset(self, stage: str) -> Dataset[Any]:
         """The dataset of ``stage``, built on first use (no image is decoded here)."""
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
         if stage not in self.datasets:
-            if stage == "predict" and self.predict_root is not None:
+            if stage == "train" and self.streaming_root is not None:
+                self.datasets[stage] = self.build_streaming_dataset(stage)
+            elif stage == "predict" and self.predict_root is not None:
                 self.datasets[stage] = ImageFiles(self.predict_root, self.predict_files_transform())
             else:
                 self.datasets[stage] = self.build_dataset(stage)
@@ -260,6 +296,21 @@ class BaseDataModule(LightningDataModule, ABC):
         uninterrupted run would have seen.
         """
         dataset = self.dataset("train")
+        if self.streaming_root is not None:
+            from lightning_deepvision.streaming import StreamingSamples, streaming_loader
+
+            # litdata shards and shuffles a stream itself and resumes from its loader's state;
+            # a sampler has no place in an iterable dataset (Lightning adds none either).
+            assert isinstance(dataset, StreamingSamples)
+            return streaming_loader(
+                dataset,
+                batch_size=self.batch_size,
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory,
+                drop_last=True,
+                collate_fn=self.collate_fn("train"),
+                persistent_workers=self.persistent_workers,
+            )
         sampler = self.train_sampler(dataset)
         return self.make_loader(
             dataset,
