@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import torch
 
+from lightning_deepvision.datasets.annotation_text import read_text_lines
 from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
@@ -65,7 +66,7 @@ def read_helen_list(path: Path) -> list[tuple[str, int]]:
         MalformedAnnotationError: A line is not ``index , name`` or names a path.
     """
     names: list[tuple[str, int]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in read_text_lines(path):
         if not line.strip():
             continue
         fields = [field.strip() for field in line.split(",")]

@@ -180,11 +180,15 @@ class ImageIndex:
     def __init__(self, paths: Sequence[str], labels: Sequence[int] | np.ndarray, num_classes: int):
         if len(paths) != len(labels):
             raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
-        self.data = "".join(paths).encode("utf-8")
+        # surrogateescape: a file name that is not UTF-8 (os.listdir gives its bytes as lone
+        # surrogates) is kept byte for byte instead of failing to encode.
+        self.data = "".join(paths).encode("utf-8", "surrogateescape")
         lengths = np.fromiter(map(len, paths), dtype=np.int64, count=len(paths))
         if int(lengths.sum()) != len(self.data):  # non-ASCII names: count bytes, not characters
             lengths = np.fromiter(
-                (len(p.encode("utf-8")) for p in paths), dtype=np.int64, count=len(paths)
+                (len(p.encode("utf-8", "surrogateescape")) for p in paths),
+                dtype=np.int64,
+                count=len(paths),
             )
         offsets = np.zeros(len(paths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -197,7 +201,7 @@ class ImageIndex:
     def path(self, index: int) -> str:
         """The relative path of sample ``index``."""
         start, end = int(self.offsets[index]), int(self.offsets[index + 1])
-        return self.data[start:end].decode("utf-8")
+        return self.data[start:end].decode("utf-8", "surrogateescape")
 
     def label(self, index: int) -> int:
         """The label of sample ``index``."""

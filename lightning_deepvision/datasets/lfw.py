@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
+from lightning_deepvision.datasets.annotation_text import read_text_lines
 from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
@@ -146,15 +147,7 @@ def _read_lines(path: Path) -> Iterator[tuple[int, str, list[str]]]:
     Splitting on any whitespace tolerates spaces instead of tabs, trailing blanks and CRLF line
     ends; LFW names never contain whitespace (they use underscores).
     """
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError as err:
-        raise MalformedAnnotationError(path, 1, "", "a text file, not a directory") from err
-    for index, raw in enumerate(data.splitlines(), start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise MalformedAnnotationError(path, index, repr(raw), "UTF-8 text") from err
+    for index, line in read_text_lines(path):
         fields = line.split()
         if fields:
             yield index, line, fields

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_deepvision.datasets.annotation_text import read_text_lines
 from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.celeba_annotations import CELEBA_ATTRIBUTES
 from lightning_deepvision.datasets.errors import (
@@ -148,31 +149,30 @@ def read_lfw_attributes(
     people: list[tuple[str, int]] = []
     rows: list[list[str]] = []
     lines: list[int] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = [f.strip() for f in line.rstrip("\r\n").split("\t")]
-            if line.startswith("#"):
-                fields[0] = fields[0].lstrip("#").strip()
-                if fields and not fields[0]:
-                    fields = fields[1:]
-                if len(fields) > 2 and fields[:2] == ["person", "imagenum"]:
-                    names = fields[2:]
+    for number, line in read_text_lines(path):
+        fields = [f.strip() for f in line.rstrip("\r\n").split("\t")]
+        if line.startswith("#"):
+            fields[0] = fields[0].lstrip("#").strip()
+            if fields and not fields[0]:
+                fields = fields[1:]
+            if len(fields) > 2 and fields[:2] == ["person", "imagenum"]:
+                names = fields[2:]
+            continue
+        if not line.strip():
+            continue
+        if names is None:
+            if fields[:2] == ["person", "imagenum"]:
+                names = fields[2:]
                 continue
-            if not line.strip():
-                continue
-            if names is None:
-                if fields[:2] == ["person", "imagenum"]:
-                    names = fields[2:]
-                    continue
-                raise MalformedAnnotationError(
-                    path, number, line, "a header 'person<TAB>imagenum<TAB><attribute names>'"
-                )
-            expected = f"'person<TAB>imagenum' and {len(names)} scores, tab-separated"
-            if len(fields) != len(names) + 2 or not fields[1].isdigit():
-                raise MalformedAnnotationError(path, number, line, expected)
-            people.append((fields[0].replace(" ", "_"), int(fields[1])))
-            rows.append(fields[2:])
-            lines.append(number)
+            raise MalformedAnnotationError(
+                path, number, line, "a header 'person<TAB>imagenum<TAB><attribute names>'"
+            )
+        expected = f"'person<TAB>imagenum' and {len(names)} scores, tab-separated"
+        if len(fields) != len(names) + 2 or not (fields[1].isascii() and fields[1].isdigit()):
+            raise MalformedAnnotationError(path, number, line, expected)
+        people.append((fields[0].replace(" ", "_"), int(fields[1])))
+        rows.append(fields[2:])
+        lines.append(number)
     if names is None:
         raise MalformedAnnotationError(path, 1, "", "a header with person, imagenum and names")
     try:

@@ -23,13 +23,14 @@ from typing import Any, Literal, cast
 import torch
 from torch import Tensor
 
+from lightning_deepvision.datasets.annotation_text import read_text_lines
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
     MalformedAnnotationError,
     MissingImageError,
 )
 from lightning_deepvision.datasets.image_io import read_image
-from lightning_deepvision.datasets.lfw import _LFWBase
+from lightning_deepvision.datasets.lfw import _LFWBase, _positive_int
 from lightning_deepvision.datasets.parsing_masks import (
     InvalidMaskError,
     check_mask_size,
@@ -152,12 +153,11 @@ class LFWParts(_LFWBase):
         gt_dir = self.root / LFW_PARTS_GT_DIR
         ground_truths = listed_names(gt_dir)
         self.items: list[tuple[Path, Path, str]] = []
-        text = self.list_file.read_text(encoding="utf-8")
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in read_text_lines(self.list_file):
             fields = line.split()
             if not fields:
                 continue
-            if len(fields) != 2 or not fields[1].isdigit() or int(fields[1]) < 1:
+            if len(fields) != 2 or _positive_int(fields[1]) is None:
                 raise MalformedAnnotationError(self.list_file, number, line, _LINE)
             name, image_number = fields[0], int(fields[1])
             if name in (".", "..") or "/" in name or "\\" in name:
