@@ -319,7 +319,7 @@ class VerificationTask(BaseTask):
             out.update({k: batch[k] for k in ("same", "fold", "index") if k in batch})
             return out
         out = {"embedding": self.embed(batch["image"])}
-        out.update({k: batch[k] for k in ("label", "index") if k in batch})
+        out.update({k: batch[k] for k in ("label", "index", "path") if k in batch})
         return out
 
     def result_summary(self, metrics: Mapping[str, Any]) -> str | None:
