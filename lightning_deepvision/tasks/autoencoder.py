@@ -231,14 +231,13 @@ class AutoencoderTask(BaseTask):
         self._log_picture("test")
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Any]:
-        """The code and the reconstruction of each image (and its ``label`` when given)."""
+        """The code and the reconstruction of each image (and its ``label``, ``path`` if given)."""
         images = batch["image"]
         encode = getattr(self.backbone, "encode", None)
         out: dict[str, Any] = {"reconstruction": self.reconstruct(images)[1]}
         if callable(encode):
             out["code"] = encode(self.prepare_images(images))
-        if "label" in batch:
-            out["label"] = batch["label"]
+        out.update({k: batch[k] for k in ("label", "path") if k in batch})
         return out
 
     def result_summary(self, metrics: Mapping[str, Any]) -> str | None:

@@ -106,6 +106,8 @@ def test_verification_on_a_folder_gives_embeddings(
     with torch.no_grad():
         first = task.embed(data.dataset("predict")[0]["image"][None])
     assert np.allclose(embedding[0], first.numpy()[0], atol=1e-5)
+    (batch, *_) = quiet_trainer().predict(task, datamodule=data)
+    assert batch["path"] == [r["path"] for r in rows[: len(batch["path"])]]  # carried itself
 
 
 def test_verification_pairs_are_written_per_pair(
@@ -173,6 +175,8 @@ def test_autoencoder_writes_codes(folder: Path, tmp_path: Path) -> None:
     check_paths(rows, folder)
     assert np.load(writer.files["code"]).shape[0] == 10
     assert np.load(writer.files["reconstruction"]).shape[0] == 10
+    (batch, *_) = quiet_trainer().predict(task, datamodule=data)
+    assert batch["path"] == [r["path"] for r in rows[:4]]
 
 
 def test_detections_are_concatenated_with_offsets(tmp_path: Path) -> None:
