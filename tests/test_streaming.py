@@ -164,3 +164,41 @@ def test_command_line_writes_a_data_module_stage(tmp_path: Path) -> None:
     reference = ImageNet(root, "train")
     assert len(stream) == len(reference)
     assert_same_sample(next(iter(stream)), reference[0])
+
+
+def test_data_module_fits_from_the_stream(tmp_path: Path) -> None:
+    from lightning_deepvision.datamodules import ImageNetDataModule
+    from lightning_deepvision.tasks import ClassificationTask
+    from lightning_deepvision.testing.trainers import quiet_trainer
+
+    root = write_imagenet(tmp_path / "imagenet", layout="sorted", train_images_per_class=4)
+    output = optimize_dataset(ImageNet(root, "train"), tmp_path / "stream", num_workers=1)
+    options: dict[str, Any] = dict(image_size=67, resize_size=72, batch_size=4, num_workers=0)
+    data = ImageNetDataModule(root, eval_batch_size=4, streaming_root=output, **options)
+    task = ClassificationTask(backbone="alexnet_tiny", input_size=(67, 67))
+    trainer = quiet_trainer(fast_dev_run=True, default_root_dir=tmp_path)
+    trainer.fit(task, data)
+    assert trainer.state.finished
+    assert isinstance(data.dataset("train"), StreamingSamples)
+    assert type(trainer.train_dataloader).__name__ == "StreamingDataLoader"
+    assert data.num_classes == ImageNet(root, "val").num_classes
+    batch = next(iter(data.train_dataloader()))
+    assert batch["image"].shape == (4, 3, 67, 67) and batch["label"].dtype == torch.int64
+
+
+def test_caltech_windows_stream_through_the_command_line(tmp_path: Path) -> None:
+    from lightning_deepvision.datamodules import CaltechDataModule
+
+    root = write_caltech(tmp_path / "caltech", sets=("set00",), num_frames=60)
+    data = ["--data", "CaltechDataModule", "--data.root", str(root), "--data.num_workers", "0"]
+    output = main([*data, "--output", str(tmp_path / "stream"), "--num_workers", "1"])
+    folder = CaltechDataModule(root, batch_size=4, num_workers=0)
+    streamed = CaltechDataModule(root, batch_size=4, num_workers=0, streaming_root=output)
+    assert len(StreamingSamples(output)) == len(folder.dataset("train"))
+    batch, reference = (
+        next(iter(streamed.train_dataloader())),
+        next(iter(folder.train_dataloader())),
+    )
+    assert batch.keys() == reference.keys()
+    for key, value in reference.items():
+        assert batch[key].shape == value.shape and batch[key].dtype == value.dtype, key

@@ -126,6 +126,9 @@ class CaltechDataModule(BaseDataModule):
         num_workers: Loader workers; ``None`` picks half the usable CPUs (at most 8).
         pin_memory: Pin host memory; ``None`` pins only when CUDA is available.
         persistent_workers: Keep workers alive between epochs.
+        streaming_root: Train on a litdata stream of the windows instead (one draw of them,
+            written by ``deepvision-optimize --data CaltechDataModule``; see
+            :class:`~lightning_deepvision.datamodules.BaseDataModule`).
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class CaltechDataModule(BaseDataModule):
         num_workers: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool = True,
+        streaming_root: str | None = None,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -157,6 +161,7 @@ class CaltechDataModule(BaseDataModule):
             num_workers=num_workers,
             pin_memory=pin_memory,
             persistent_workers=persistent_workers,
+            streaming_root=streaming_root,
         )
         unknown = [s for s in val_sets if s not in SPLIT_SETS["train"]]
         if unknown:
@@ -220,7 +225,7 @@ class CaltechDataModule(BaseDataModule):
             return CaltechWindows(
                 frames,
                 window_size=self.window_size,
-                transforms=detection_transforms(self.window_size, train=self.augment),
+                transforms=self.streaming_transforms(stage),
                 context=self.context,
                 jitter=self.jitter,
                 negatives_per_frame=self.negatives_per_frame,
@@ -231,6 +236,14 @@ class CaltechDataModule(BaseDataModule):
         if stage == "val" and self.val_sets:
             return self._frames("train", self.val_sets, self.eval_setting, frame_transforms())
         return self._frames("test", None, self.eval_setting, frame_transforms())
+
+    def streaming_transforms(self, stage: str) -> Callable[[Any], Any]:
+        """The windows' transforms: a stream holds one draw of the training windows.
+
+        Written by ``deepvision-optimize --data CaltechDataModule``; hard-negative mining
+        needs the frames (:attr:`train_windows`), so it reads the files.
+        """
+        return detection_transforms(self.window_size, train=self.augment)
 
     def predict_files_transform(self) -> Callable[[Any], Any]:
         """The full-frame evaluation preprocessing, for the frames of ``predict_root``."""

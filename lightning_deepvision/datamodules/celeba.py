@@ -143,13 +143,16 @@ class CelebADataModule(VerificationDataModule):
         if self.target == "identity":
             return super().build_dataset(stage)
         split = "test" if stage == "predict" else stage
+        return self.celeba(split, "attributes", self.streaming_transforms(stage))
+
+    def streaming_transforms(self, stage: str) -> Callable[[Any], Any]:
+        """The transforms of ``stage``'s samples, attribute or identity (a stream's as well)."""
+        if self.target == "identity":
+            return super().streaming_transforms(stage)
         preset = self.image_transforms(train=stage == "train")
-        transforms: Callable[[Any], Any] = (
-            _TransformThenKeep(preset, ATTRIBUTE_KEYS)
-            if self.align
-            else KeepKeys(ATTRIBUTE_KEYS, preset)
-        )
-        return self.celeba(split, "attributes", transforms)
+        if self.align:
+            return _TransformThenKeep(preset, ATTRIBUTE_KEYS)
+        return KeepKeys(ATTRIBUTE_KEYS, preset)
 
     def train_sampler(self, dataset: Dataset[Any]) -> Sampler[int] | None:  # type: ignore[override]
         """Identity-balanced batches for identities; shuffled images for attributes."""

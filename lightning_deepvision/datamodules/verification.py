@@ -101,6 +101,13 @@ class VerificationDataModule(BaseDataModule):
         """
         return KeepKeys(TRAIN_KEYS, self.image_transforms(train))
 
+    def streaming_transforms(self, stage: str) -> Callable[[Any], Any]:
+        """The identity samples' transforms: a stream holds the training identities.
+
+        A stream is read in litdata's shuffled order, not in identity-balanced batches.
+        """
+        return self.sample_transforms(train=stage == "train")
+
     def build_dataset(self, stage: str) -> Dataset[Any]:
         """Identities for ``train``, pairs for ``val`` and ``test``, test pairs for ``predict``."""
         if stage == "train":
