@@ -7,7 +7,26 @@ PIL or the CSV module.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
+
+#: What :func:`scipy.io.loadmat` raises on a damaged MATLAB file besides its ``MatReadError``:
+#: its readers index, unpack and decompress the header's sizes as found, so a flipped byte
+#: surfaces as any of these (a dimension read as 2**31 asks for an impossible allocation).
+MAT_FILE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    EOFError,
+    OverflowError,
+    MemoryError,
+    struct.error,
+    zlib.error,
+)
 
 
 class DatasetNotFoundError(FileNotFoundError):

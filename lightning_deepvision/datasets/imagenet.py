@@ -37,7 +37,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from lightning_deepvision.datasets.errors import DatasetNotFoundError, MalformedAnnotationError
+from lightning_deepvision.datasets.errors import (
+    MAT_FILE_ERRORS,
+    DatasetNotFoundError,
+    MalformedAnnotationError,
+)
 from lightning_deepvision.datasets.image_folder import (
     ImageIndex,
     IndexedImageDataset,
@@ -160,7 +164,7 @@ def read_devkit_synsets(path: str | os.PathLike[str]) -> list[Synset]:
         ]
     except FileNotFoundError:
         raise
-    except (MatReadError, OSError, ValueError, KeyError, TypeError, IndexError) as err:
+    except (MatReadError, *MAT_FILE_ERRORS) as err:
         raise ValueError(f"cannot read {str(path)!r} as {expected}: {err}") from err
     if not leaves:
         raise ValueError(

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from lightning_deepvision.datasets.errors import MalformedAnnotationError
+from lightning_deepvision.datasets.errors import MAT_FILE_ERRORS, MalformedAnnotationError
 
 __all__ = [
     "VBB_FIELDS",
@@ -151,7 +151,7 @@ def read_vbb(path: str | os.PathLike[str]) -> list[list[CaltechObject]]:
         raise MalformedVbbError(path, "expected a .vbb file, found a directory")
     try:
         mat = loadmat(path, squeeze_me=False, struct_as_record=True)
-    except (MatReadError, ValueError, TypeError, OSError, EOFError) as err:
+    except (MatReadError, *MAT_FILE_ERRORS) as err:
         raise MalformedVbbError(
             path, f"not a MATLAB .mat file as the toolbox writes .vbb ({type(err).__name__}: {err})"
         ) from err
