@@ -202,3 +202,35 @@ def test_caltech_windows_stream_through_the_command_line(tmp_path: Path) -> None
     assert batch.keys() == reference.keys()
     for key, value in reference.items():
         assert batch[key].shape == value.shape and batch[key].dtype == value.dtype, key
+
+
+def test_identity_folder_module_fits_from_the_stream_and_saves_its_position(
+    tmp_path: Path, make_identity_folder: Callable[..., Path], lfw_root: Path
+) -> None:
+    from lightning.pytorch import seed_everything
+
+    from lightning_deepvision.datamodules import IdentityFolderLFWDataModule
+    from lightning_deepvision.tasks import VerificationTask
+    from lightning_deepvision.testing.trainers import quiet_trainer
+
+    train_root = make_identity_folder(num_identities=5)
+    data = ["--data", "IdentityFolderLFWDataModule", "--data.train_root", str(train_root)]
+    data += ["--data.lfw_root", str(lfw_root), "--data.num_workers", "0"]
+    output = main([*data, "--output", str(tmp_path / "stream"), "--num_workers", "1"])
+    options: dict[str, Any] = dict(identities_per_batch=2, images_per_identity=2, num_workers=0)
+    streamed = IdentityFolderLFWDataModule(
+        train_root, lfw_root, eval_batch_size=8, streaming_root=output, **options
+    )
+    assert streamed.num_classes == 5
+    assert sorted(streamed.train_labels()) == sorted(IdentityFolder(train_root).targets)
+    seed_everything(0)
+    task = VerificationTask(backbone="deepid2_tiny", flip_test="none")
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=1, default_root_dir=tmp_path)
+    trainer.fit(task, streamed)
+    batch = next(iter(streamed.train_dataloader()))
+    assert batch["image"].shape == (4, 3, 55, 47) and set(batch) == {"image", "label"}
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    # Lightning keeps the state of litdata's loader, from which a resumed run continues.
+    loader_state = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert loader_state and loader_state[0]["num_samples_yielded"] > 0
