@@ -234,3 +234,48 @@ def test_identity_folder_module_fits_from_the_stream_and_saves_its_position(
     # Lightning keeps the state of litdata's loader, from which a resumed run continues.
     loader_state = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"]
     assert loader_state and loader_state[0]["num_samples_yielded"] > 0
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_stream_without_a_distributed_sampler(tmp_path: Path) -> None:
+    from lightning.pytorch import Callback, LightningModule, Trainer
+
+    from lightning_deepvision.datamodules import ImageNetDataModule
+    from lightning_deepvision.tasks import ClassificationTask
+
+    class Record(Callback):
+        def on_train_batch_start(
+            self, trainer: Trainer, module: LightningModule, batch: Any, batch_idx: int
+        ) -> None:
+            assert not isinstance(
+                trainer.train_dataloader.sampler, torch.utils.data.DistributedSampler
+            )
+            sums = batch["image"].flatten(1).sum(1).tolist()
+            with open(tmp_path / f"rank{trainer.global_rank}.txt", "a") as handle:
+                handle.writelines(f"{s:.3f}\n" for s in sums)
+
+    root = write_imagenet(tmp_path / "imagenet", layout="sorted", train_images_per_class=4)
+    output = optimize_dataset(ImageNet(root, "train"), tmp_path / "stream", num_workers=1)
+    options: dict[str, Any] = dict(image_size=67, resize_size=72, augment=False, num_workers=0)
+    folder = ImageNetDataModule(root, batch_size=2, **options)
+    expected = sorted(f"{float(s['image'].sum()):.3f}" for s in folder.dataset("train"))
+    assert len(set(expected)) == len(expected) == 16
+    data = ImageNetDataModule(root, batch_size=2, streaming_root=output, **options)
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_fork",
+        max_epochs=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Record()],
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(ClassificationTask(backbone="alexnet_tiny", input_size=(67, 67)), data)
+    seen = [(tmp_path / f"rank{r}.txt").read_text().split() for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == 8  # litdata split the 16 images between them
+    assert not set(seen[0]) & set(seen[1])
+    assert sorted(seen[0] + seen[1]) == expected
