@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     )
     from lightning_deepvision.datasets.celeba import CelebA
     from lightning_deepvision.datasets.digits import MNIST, Digits
+    from lightning_deepvision.datasets.encoded_image import EncodedImage
     from lightning_deepvision.datasets.helen import HelenParsing
     from lightning_deepvision.datasets.identity_pairs import IdentityPairs, balanced_pairs
     from lightning_deepvision.datasets.image_files import ImageFiles
@@ -68,6 +69,7 @@ __all__ = [
     "CorruptImageError",
     "DatasetNotFoundError",
     "Digits",
+    "EncodedImage",
     "HelenParsing",
     "IdentityBalancedSampler",
     "IdentityFolder",
@@ -118,6 +120,7 @@ _LAZY = {
     "ClassSetMismatchError": "image_folder",
     "ImageFolderDataset": "image_folder",
     "ImageFiles": "image_files",
+    "EncodedImage": "encoded_image",
     "ImageNet": "imagenet",
     "Digits": "digits",
     "MNIST": "digits",
