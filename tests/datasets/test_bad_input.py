@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from lightning_deepvision.datasets import (
+    CaltechPedestrian,
     CelebA,
     CorruptImageError,
     DatasetNotFoundError,
@@ -39,6 +40,7 @@ from lightning_deepvision.datasets.image_folder import decode_image_file
 from lightning_deepvision.datasets.image_io import read_image
 from lightning_deepvision.datasets.lfw import lfw_image_path
 from lightning_deepvision.testing import (
+    write_caltech,
     write_celeba,
     write_helen,
     write_identity_folder,
@@ -416,3 +418,51 @@ def test_non_utf8_file_name(tmp_path: Path) -> None:
     ds.path(names.index(os.fsdecode(b"caf\xe9.jpg"))).write_bytes(b"")
     with pytest.raises(CorruptImageError, match="caf"):
         ds[names.index(os.fsdecode(b"caf\xe9.jpg"))]
+
+
+@pytest.fixture(scope="module")
+def caltech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_caltech(
+        tmp_path_factory.mktemp("caltech") / "caltech",
+        sets=("set06",),
+        num_frames=61,
+        frame_size=(24, 32),
+    )
+
+
+def test_caltech_corrupt_frame_raises_or_is_skipped(caltech: Path, tmp_path: Path) -> None:
+    root = shutil.copytree(caltech, tmp_path / "caltech")
+    ds = CaltechPedestrian(root, "test", setting=None)
+    frame = int(ds.get_sample(0)["frame"])
+    seq = ds.seq_file(int(ds.get_sample(0)["video"]))
+    encoded = seq.read_bytes(frame)
+    data = bytearray(seq.path.read_bytes())
+    start = data.find(encoded)
+    data[start : start + 4] = b"\0\0\0\0"  # the frame's JPEG markers
+    seq.path.write_bytes(bytes(data))
+    ds = CaltechPedestrian(root, "test", setting=None)
+    with pytest.raises(CorruptImageError, match=f"frame {frame}") as info:
+        ds[0]
+    assert info.value.path == seq.path
+    ds.on_bad_sample = "skip"
+    assert _equal(ds[0], ds.get_sample(1))
+    assert ds.skipped_files == [str(seq.path)]
+
+
+def test_caltech_reads_a_read_only_root_and_caches_only_where_asked(
+    caltech: Path, tmp_path: Path
+) -> None:
+    root = shutil.copytree(caltech, tmp_path / "caltech")
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    directories = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    for directory in directories:
+        directory.chmod(0o555)
+    try:
+        plain = CaltechPedestrian(root, "test", setting=None)
+        cached = CaltechPedestrian(root, "test", setting=None, cache_dir=tmp_path / "cache")
+        assert _equal(plain[len(plain) - 1], cached[len(cached) - 1])
+    finally:
+        for directory in directories:
+            directory.chmod(0o755)
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
+    assert list((tmp_path / "cache").iterdir())  # the frame index went to the chosen directory
