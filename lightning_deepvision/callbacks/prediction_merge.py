@@ -12,7 +12,7 @@ so that at most one shard's arrays are in memory at a time.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def merge_shards(
     shards: Sequence[Path],
     directory: Path,
     names: Mapping[str, Sequence[str]],
-    dataset_name: str,
+    path_of: Callable[[int], str],
 ) -> tuple[dict[str, Path], int]:
     """Write the arrays and ``predictions.csv`` of ``shards`` into ``directory``.
 
@@ -37,8 +37,8 @@ def merge_shards(
         shards: The batch shards of one dataloader, of every process.
         directory: Where the files go (created).
         names: Column names of the arrays built from dicts of per-name values.
-        dataset_name: Class name of the predict dataset, for the ``path`` of samples that have
-            no file (``<dataset_name>[<index>]``).
+        path_of: The ``path`` of a sample by its dataset index, where the predictions carry
+            none.
 
     Returns:
         The files written by key (``"index"``: ``predictions.csv``) and the number of samples.
@@ -68,7 +68,7 @@ def merge_shards(
         kept[number][1].append(row)
 
     table: dict[str, list[Any]] = {
-        "path": [f"{dataset_name}[{i}]" for i in order],
+        "path": [path_of(i) for i in order],
         "row": list(range(count)),
     }
     column_keys = list(dict.fromkeys(k[2:] for s in small for k in s if k.startswith("s:")))

@@ -11,8 +11,9 @@ label maps, boxes, codes, reconstructions) leaves, in ``<log_dir>/predictions``:
   sample (a detector's ``boxes`` and ``scores``): the samples' rows concatenated, sample ``i``
   owning rows ``offsets[i]:offsets[i + 1]`` (one file per key, not one per sample, so that a
   million frames are two files that load in one call);
-* ``predictions.csv``: one row per sample with its ``path`` (the input file; a dataset with no
-  files gives ``<DatasetClass>[<index>]``), its ``row`` in the arrays, ``<key>_start`` and
+* ``predictions.csv``: one row per sample with its ``path`` (the input file: the batch's
+  ``path``, else the dataset's ``path(i)`` or ``image_path(i)``; a dataset with no files gives
+  ``<DatasetClass>[<index>]``), its ``row`` in the arrays, ``<key>_start`` and
   ``<key>_count`` of its rows in each concatenated array, every single-number output (label,
   score, index, ...), and what a person reads first: ``top_class`` and ``top_probability`` of
   class probabilities, ``labels`` (the attributes present, ``;``-separated) of attribute ones.
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import csv
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,7 +42,7 @@ from lightning_deepvision.callbacks.pictures import free_path
 from lightning_deepvision.callbacks.prediction_columns import BatchParts, split_batch
 from lightning_deepvision.callbacks.prediction_merge import merge_shards
 
-__all__ = ["PredictionWriter", "read_index"]
+__all__ = ["PredictionWriter", "path_namer", "read_index"]
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -82,7 +83,7 @@ class PredictionWriter(BasePredictionWriter):
         self._names: dict[str, list[str]] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._classes: list[str] | None = None
-        self._dataset_names: list[str] = []
+        self._path_of: list[Callable[[int], str]] = []
 
     # -- where ------------------------------------------------------------------------------
     @property
@@ -108,7 +109,7 @@ class PredictionWriter(BasePredictionWriter):
         self._classes = self.class_names or _data_classes(trainer)
         loaders = trainer.predict_dataloaders
         loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
-        self._dataset_names = [type(getattr(dl, "dataset", dl)).__name__ for dl in loaders]
+        self._path_of = [path_namer(getattr(dl, "dataset", dl)) for dl in loaders]
 
     # -- per batch --------------------------------------------------------------------------
     def write_on_batch_end(
@@ -197,9 +198,9 @@ class PredictionWriter(BasePredictionWriter):
                 out = (
                     self.directory if len(loaders) == 1 else self.directory / f"dataloader_{loader}"
                 )
-                name = self._dataset_names[loader] if loader < len(self._dataset_names) else ""
+                path_of = self._path_of[loader] if loader < len(self._path_of) else str
                 files, count = merge_shards(
-                    sorted(self.shard_dir.glob(f"*/{loader}-*.npz")), out, self._names, name
+                    sorted(self.shard_dir.glob(f"*/{loader}-*.npz")), out, self._names, path_of
                 )
                 self.files.update(
                     files if len(loaders) == 1 else {f"{loader}/{k}": v for k, v in files.items()}
@@ -218,6 +219,20 @@ def _size(parts: BatchParts) -> int:
         for value in group.values():
             return len(value)
     return 0
+
+
+def path_namer(dataset: Any) -> Callable[[int], str]:
+    """How to name sample ``i`` of ``dataset`` where its predictions carry no ``path``.
+
+    A dataset over files that tells a sample's file (``path(i)``, ``image_path(i)``: image
+    folders, ImageNet, CelebA) names it; any other gives ``<DatasetClass>[<i>]``.
+    """
+    for name in ("path", "image_path"):
+        method = getattr(dataset, name, None)
+        if callable(method):
+            return lambda index: str(method(index))
+    label = type(dataset).__name__
+    return lambda index: f"{label}[{index}]"
 
 
 def _data_classes(trainer: pl.Trainer) -> list[str] | None:
