@@ -14,8 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
-
+from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
 from lightning_deepvision.datasets.errors import DatasetNotFoundError
 from lightning_deepvision.datasets.image_folder import decode_image_file, scan_directory
 from lightning_deepvision.datasets.image_io import IMAGE_EXTENSIONS
@@ -45,7 +44,7 @@ def list_image_files(root: Path, extensions: tuple[str, ...]) -> list[str]:
     return found
 
 
-class ImageFiles(Dataset[dict[str, Any]]):
+class ImageFiles(SkipsBadSamples):
     """Every image file under ``root`` (recursively), each sample ``{"image", "path"}``.
 
     ``image`` is a ``uint8`` 3xHxW ``tv_tensors.Image`` (grey images become 3-channel) and
@@ -96,7 +95,8 @@ class ImageFiles(Dataset[dict[str, Any]]):
         """The image file of sample ``index``."""
         return self.root / self.files[index]
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         path = self.path(index)
         sample: dict[str, Any] = {"image": decode_image_file(path), "path": str(path)}
         if self.transforms is not None:

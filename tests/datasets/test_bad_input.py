@@ -26,6 +26,7 @@ from lightning_deepvision.datasets import (
     DatasetNotFoundError,
     HelenParsing,
     IdentityFolder,
+    ImageFiles,
     ImageFolderDataset,
     ImageNet,
     LFWAttributes,
@@ -77,6 +78,11 @@ READERS: dict[str, Reader] = {
     "image_folder": Reader(
         lambda d: write_image_folder(d, images_per_class={"train": 3}, image_size=(16, 16)),
         lambda r: ImageFolderDataset(r, "train"),
+        lambda ds, i: ds.path(i),
+    ),
+    "image_files": Reader(
+        lambda d: write_image_folder(d, images_per_class={"train": 3}, image_size=(16, 16)),
+        ImageFiles,
         lambda ds, i: ds.path(i),
     ),
     "imagenet_devkit": Reader(
