@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -143,8 +145,45 @@ def add_host_memory_option(parser: argparse.ArgumentParser) -> None:
 
 def apply_host_memory_option(args: argparse.Namespace) -> None:
     """Apply ``--host-memory`` to this process and say what is in effect."""
+    print(machine_header())
     applied = args.host_memory == "reuse" and reuse_freed_host_memory()
     print(f"host memory: {'reuse freed memory' if applied else 'glibc default (release)'}")
+
+
+#: The x86 vector-ISA flags that decide which oneDNN / ATen kernels run (in /proc/cpuinfo).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+
+
+def cpu_model_and_isa() -> tuple[str, list[str]]:
+    """The CPU model name and which of :data:`ISA_FLAGS` it has (Linux ``/proc/cpuinfo``).
+
+    Elsewhere the model is ``platform.processor()`` and the flags come from PyTorch's own
+    capability probe (``torch.backends.cpu.get_cpu_capability``).
+    """
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        flags = {torch.backends.cpu.get_cpu_capability().lower()}
+    return model, [flag for flag in ISA_FLAGS if flag in flags]
+
+
+def machine_header() -> str:
+    """One line naming the CPU, its vector ISA, torch, the threads and the load average."""
+    model, isa = cpu_model_and_isa()
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (
+        f"machine: {model}; ISA {' '.join(isa) or 'none of ' + '/'.join(ISA_FLAGS)}; "
+        f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}; "
+        f"torch {torch.__version__}; {torch.get_num_threads()} threads; load average {load}"
+    )
 
 
 def parse_step_benchmark_args(
