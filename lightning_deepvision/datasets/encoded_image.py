@@ -22,22 +22,18 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import torch
 from PIL import Image
 from torchvision import tv_tensors
-from torchvision.io import ImageReadMode
 from torchvision.transforms.v2 import functional as F
 
 from lightning_deepvision.datasets.errors import CorruptImageError, MissingImageError
 from lightning_deepvision.datasets.image_folder import (
-    _DECODER_DEPRECATION,
     _TORCHVISION_EXTENSIONS,
-    decode_image,
+    decode_with_torchvision,
 )
 from lightning_deepvision.datasets.image_io import _DECODE_ERRORS, _to_rgb, has_image_extension
 
@@ -68,27 +64,11 @@ def decode_image_bytes(data: bytes, name: str, decoder: Decoder = "pil") -> tv_t
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     if not data:
         raise CorruptImageError(name, "empty file (0 bytes)")
-    if (
-        decoder == "torchvision"
-        and decode_image is not None
-        and has_image_extension(name, _TORCHVISION_EXTENSIONS)
-    ):
-        try:
-            with warnings.catch_warnings():
-                # As in decode_image_file: the deprecation concerns this library's choice.
-                warnings.filterwarnings("ignore", _DECODER_DEPRECATION, DeprecationWarning)
-                buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-                image = decode_image(buffer, ImageReadMode.RGB, apply_exif_orientation=True)
-        except RuntimeError:
-            pass  # PIL decodes it or says why not, as decode_image_file falls back to it
-        else:
-            # decode_image_file's conventions: an animated GIF's first frame, and 16-bit PNGs
-            # rescaled over the full range as read_image does.
-            if image.ndim == 4:
-                image = image[0]
-            if image.dtype == torch.uint16:
-                image = (image.to(torch.int32) // 257).to(torch.uint8)
-            return tv_tensors.Image(image)
+    if decoder == "torchvision" and has_image_extension(name, _TORCHVISION_EXTENSIONS):
+        image = decode_with_torchvision(bytearray(data))
+        if image is not None:
+            return image
+        # Else PIL decodes it or says why not, as decode_image_file falls back to read_image.
     try:
         with Image.open(io.BytesIO(data)) as pil:
             pil.load()  # decode now, so that a truncated body is reported here

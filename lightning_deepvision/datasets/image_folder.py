@@ -258,6 +258,28 @@ def decode_image_file(
         raise CorruptImageError(path, "empty file (0 bytes)")
     if read != size:
         raise CorruptImageError(path, f"read {read or 0} of {size} bytes (the file is changing)")
+    image = decode_with_torchvision(buffer)
+    if image is None:
+        # Truncated or corrupt data, or a variant torchvision does not read: PIL either decodes
+        # it or raises CorruptImageError with its own diagnosis ("image file is truncated").
+        return read_image(path, referenced_by)
+    return image
+
+
+def decode_with_torchvision(buffer: bytearray) -> tv_tensors.Image | None:
+    """:func:`decode_image_file`'s torchvision decoding of an encoded file's bytes.
+
+    Shared with the in-memory decoding of streamed images
+    (:mod:`~lightning_deepvision.datasets.encoded_image`), so both give the same pixels.
+
+    Args:
+        buffer: The file's bytes (writable, so that torch wraps them without a copy).
+
+    Returns:
+        The ``uint8`` RGB image, or ``None`` where torchvision cannot decode the bytes.
+    """
+    if decode_image is None:
+        return None
     try:
         with warnings.catch_warnings():
             # torchvision 0.29 deprecates its decoders in favour of TorchCodec, a dependency
@@ -269,9 +291,7 @@ def decode_image_file(
                 apply_exif_orientation=True,
             )
     except RuntimeError:
-        # Truncated or corrupt data, or a variant torchvision does not read: PIL either decodes
-        # it or raises CorruptImageError with its own diagnosis ("image file is truncated").
-        return read_image(path, referenced_by)
+        return None
     if image.ndim == 4:  # an animated GIF: its frames, of which PIL reads the first
         image = image[0]
     if image.dtype == torch.uint16:
