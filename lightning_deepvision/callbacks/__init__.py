@@ -12,7 +12,11 @@ from lightning_deepvision._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from lightning_deepvision.callbacks.caltech_results import CaltechResultsWriter
-    from lightning_deepvision.callbacks.checkpoint import TaskEarlyStopping, TaskModelCheckpoint
+    from lightning_deepvision.callbacks.checkpoint import (
+        ResumeCheckpoint,
+        TaskEarlyStopping,
+        TaskModelCheckpoint,
+    )
     from lightning_deepvision.callbacks.detection_frames import (
         DetectionFramesLogger,
         MissRateCurveLogger,
@@ -50,6 +54,7 @@ __all__ = [
     "ParsingOverlayLogger",
     "PredictionWriter",
     "ReconstructionGridLogger",
+    "ResumeCheckpoint",
     "RetrievalGridLogger",
     "ReuseHostMemory",
     "TaskEarlyStopping",
@@ -71,6 +76,7 @@ _LAZY = {
     "NeuronProperties": "neuron_properties",
     "ReuseHostMemory": "host_memory",
     "reuse_freed_host_memory": "host_memory",
+    "ResumeCheckpoint": "checkpoint",
     "TaskEarlyStopping": "checkpoint",
     "TaskModelCheckpoint": "checkpoint",
     "VerificationROCLogger": "verification_roc",

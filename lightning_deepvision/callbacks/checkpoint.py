@@ -1,21 +1,24 @@
-"""Checkpointing and early stopping that watch the metric the task declares.
+"""Checkpointing and early stopping that watch the metric the task declares; mid-epoch resume.
 
 Every task declares ``monitor`` (e.g. ``"val/accuracy"``) and ``mode`` (``"max"``). Lightning's
 ``ModelCheckpoint`` and ``EarlyStopping`` take them as constructor arguments only, so a recipe
 would repeat them beside the task, and a recipe switched to another task would silently keep
 watching the old metric. These subclasses read them from the task when the run starts, unless
-given explicitly.
+given explicitly. :class:`ResumeCheckpoint` writes ``last.ckpt`` every few training steps, with
+the random state, so that a killed run resumes mid-epoch (``fit --ckpt_path last``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import random
+from typing import Any, Literal, cast
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-__all__ = ["TaskEarlyStopping", "TaskModelCheckpoint"]
+__all__ = ["ResumeCheckpoint", "TaskEarlyStopping", "TaskModelCheckpoint"]
 
 
 def _task_monitor(pl_module: LightningModule, who: str) -> tuple[str, Literal["min", "max"]]:
@@ -86,6 +89,98 @@ class TaskModelCheckpoint(ModelCheckpoint):
         if getattr(trainer, "fast_dev_run", False):  # set by the Trainer, not declared
             return
         super().on_train_end(trainer, pl_module)
+
+
+def random_state() -> dict[str, Any]:
+    """The global random generators' state (torch, CUDA, NumPy, Python) in plain types.
+
+    Tensors, lists and numbers only, so that a checkpoint holding it still loads with
+    ``torch.load(weights_only=True)`` (NumPy's state is an array, which that refuses).
+    """
+    numpy_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    name, keys, pos, has_gauss, gauss = numpy_state
+    version, internal, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [str(name), torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "python": [version, list(internal), gauss_next],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_random_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`random_state` returned."""
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class ResumeCheckpoint(TaskModelCheckpoint):
+    """``last.ckpt`` every ``every_n_train_steps`` steps, mid-epoch, to resume a killed run.
+
+    Lightning's ``ModelCheckpoint(every_n_train_steps=n, save_last=True)`` with no top-k
+    files: one ``last.ckpt``, overwritten, holding the loops' progress, the training loader's
+    position (:class:`~lightning_deepvision.datasets.samplers.ResumableDataLoader`) and, in
+    this callback's state, the global random generators. ``fit --ckpt_path last`` takes the
+    newest ``last*.ckpt`` of every checkpoint callback's directory and continues where it
+    stopped: under ``Trainer(deterministic=True)`` with loader workers off
+    (``num_workers=0``), the final weights and metrics equal an uninterrupted run's (with
+    workers, the order of the batches is the same but the workers' random augmentations
+    restart from new seeds). Lightning keeps no random state in checkpoints; it is restored
+    here when training starts, after the sanity check, so that dropout and augmentation draw
+    what they would have drawn.
+
+    ``fit --ckpt_path last`` finds a checkpoint only in a directory that a new run shares with
+    the killed one: give ``dirpath`` (the recipes do) or a fixed logger ``version``.
+
+    Args:
+        every_n_train_steps: Save every this many optimiser steps.
+        dirpath: Where ``last.ckpt`` goes (``None``: the run's ``checkpoints`` directory).
+        **kwargs: Any other ``ModelCheckpoint`` argument.
+    """
+
+    def __init__(
+        self, every_n_train_steps: int = 100, dirpath: str | None = None, **kwargs: Any
+    ) -> None:
+        if every_n_train_steps < 1:
+            raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
+        kwargs.setdefault("save_top_k", 0)
+        kwargs.setdefault("save_last", True)
+        kwargs.setdefault("enable_version_counter", False)
+        super().__init__(every_n_train_steps=every_n_train_steps, dirpath=dirpath, **kwargs)
+        # A resume point, not a model selection: it watches no metric.
+        self._from_task = self._mode_from_task = False
+        self._random_state: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Lightning's checkpoint state and the random generators' state."""
+        return {**super().state_dict(), "random_state": random_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state; the random state is set when training starts."""
+        super().load_state_dict(state_dict)
+        if self._stage == "fit":
+            self._random_state = state_dict.get("random_state")
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Restore the training loader's position and the random state resumed from (once)."""
+        # Lightning (2.6) restores a loader's state only when it builds the loader after the
+        # loops' state; a task whose schedule reads trainer.estimated_stepping_batches has it
+        # built earlier, and the state would be dropped. Loading it again is harmless (the
+        # loader has not started its epoch yet, and Lightning forgets the state once loaded).
+        load_loader_states = getattr(trainer.fit_loop, "_load_combined_loader_states", None)
+        if callable(load_loader_states):
+            load_loader_states()
+        if self._random_state is not None:
+            set_random_state(self._random_state)
+            self._random_state = None
+        super().on_train_start(trainer, pl_module)
 
 
 class TaskEarlyStopping(EarlyStopping):

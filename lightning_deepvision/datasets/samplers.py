@@ -204,11 +204,31 @@ class ResumableDataLoader(DataLoader[Any]):
     state as well but is not a dependency of this library.
 
     The state: ``{"epoch": the sampler's epoch, "batches": batches yielded in it}``.
+
+    Args:
+        dataset: The dataset.
+        *args: ``DataLoader``'s positional arguments.
+        generator: Draws the workers' base seed each time an iterator starts; ``None`` makes
+            one seeded with ``torch.initial_seed()``. Torch's default draws that seed from
+            the global generator, so a resumed run, which starts its iterator at another
+            point, would draw other dropout masks and augmentations from then on.
+        **kwargs: ``DataLoader``'s keyword arguments.
     """
 
     _yielded: int = 0
     _skip: int = 0
     _epoch: int | None = None
+
+    def __init__(
+        self,
+        dataset: Any,
+        *args: Any,
+        generator: torch.Generator | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if generator is None:
+            generator = torch.Generator().manual_seed(torch.initial_seed())
+        super().__init__(dataset, *args, generator=generator, **kwargs)  # type: ignore[misc]
 
     @property
     def _index_sampler(self) -> Any:
