@@ -433,18 +433,17 @@ def streaming_loader(
 
 
 # -- command line ----------------------------------------------------------------------------
-def main(args: Sequence[str] | None = None) -> str:
+def main(args: Sequence[str] | None = None) -> None:
     """``deepvision-optimize``: write a data module's dataset of one stage as a stream.
 
     The data module is given as to ``deepvision`` (``--data ImageNetDataModule --data.root
     DIR``, or ``--config`` a recipe's YAML with a ``data:`` section); its dataset of ``--stage``
     is written before transforms, so the stream serves any transforms later.
 
+    Returns nothing (a console script exits with the status of what ``main`` returns).
+
     Args:
         args: Arguments instead of ``sys.argv[1:]``.
-
-    Returns:
-        The output folder or URI.
     """
     from jsonargparse import ActionConfigFile, ArgumentParser
 
@@ -469,4 +468,7 @@ def main(args: Sequence[str] | None = None) -> str:
         dataset, config.output, num_workers=config.num_workers, chunk_bytes=config.chunk_bytes
     )
     print(f"wrote {len(dataset)} samples of {type(dataset).__name__} to {output}")
-    return output
+
+
+if __name__ == "__main__":
+    main()

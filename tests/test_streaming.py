@@ -146,7 +146,8 @@ def test_folder_not_written_by_optimize_is_named(tmp_path: Path) -> None:
 
 def test_command_line_writes_a_data_module_stage(tmp_path: Path) -> None:
     root = write_imagenet(tmp_path / "imagenet", layout="sorted")
-    output = main(
+    output = str(tmp_path / "stream")
+    main(
         [
             "--data",
             "ImageNetDataModule",
@@ -191,7 +192,8 @@ def test_caltech_windows_stream_through_the_command_line(tmp_path: Path) -> None
 
     root = write_caltech(tmp_path / "caltech", sets=("set00",), num_frames=60)
     data = ["--data", "CaltechDataModule", "--data.root", str(root), "--data.num_workers", "0"]
-    output = main([*data, "--output", str(tmp_path / "stream"), "--num_workers", "1"])
+    output = str(tmp_path / "stream")
+    main([*data, "--output", output, "--num_workers", "1"])
     folder = CaltechDataModule(root, batch_size=4, num_workers=0)
     streamed = CaltechDataModule(root, batch_size=4, num_workers=0, streaming_root=output)
     assert len(StreamingSamples(output)) == len(folder.dataset("train"))
@@ -216,7 +218,8 @@ def test_identity_folder_module_fits_from_the_stream_and_saves_its_position(
     train_root = make_identity_folder(num_identities=5)
     data = ["--data", "IdentityFolderLFWDataModule", "--data.train_root", str(train_root)]
     data += ["--data.lfw_root", str(lfw_root), "--data.num_workers", "0"]
-    output = main([*data, "--output", str(tmp_path / "stream"), "--num_workers", "1"])
+    output = str(tmp_path / "stream")
+    main([*data, "--output", output, "--num_workers", "1"])
     options: dict[str, Any] = dict(identities_per_batch=2, images_per_identity=2, num_workers=0)
     streamed = IdentityFolderLFWDataModule(
         train_root, lfw_root, eval_batch_size=8, streaming_root=output, **options
@@ -279,3 +282,15 @@ def test_two_processes_share_the_stream_without_a_distributed_sampler(tmp_path: 
     assert len(seen[0]) == len(seen[1]) == 8  # litdata split the 16 images between them
     assert not set(seen[0]) & set(seen[1])
     assert sorted(seen[0] + seen[1]) == expected
+
+
+def test_missing_litdata_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lightning_deepvision.streaming as streaming
+
+    monkeypatch.setattr(streaming, "optimize", None)
+    with pytest.raises(ImportError, match=r"pip install 'lightning-deepvision\[streaming\]'"):
+        optimize_dataset(_identity_folder(tmp_path), tmp_path / "out")
+    with pytest.raises(ImportError, match="litdata"):
+        StreamingSamples(tmp_path)
