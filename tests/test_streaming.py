@@ -204,6 +204,8 @@ def test_caltech_windows_stream_through_the_command_line(tmp_path: Path) -> None
     assert batch.keys() == reference.keys()
     for key, value in reference.items():
         assert batch[key].shape == value.shape and batch[key].dtype == value.dtype, key
+    with pytest.raises(ValueError, match="hard-negative mining"):
+        streamed.add_hard_negatives({0: torch.zeros(0, 5)})
 
 
 def test_identity_folder_module_fits_from_the_stream_and_saves_its_position(

@@ -261,6 +261,12 @@ class CaltechDataModule(BaseDataModule):
     @property
     def train_windows(self) -> CaltechWindows:
         """The training windows (built on first use)."""
+        if self.streaming_root is not None:
+            raise ValueError(
+                "hard-negative mining cuts windows from the training frames: it reads the "
+                f"files under {str(self.root)!r}, not the stream {self.streaming_root!r} (leave "
+                "streaming_root unset to mine)"
+            )
         dataset = self.dataset("train")
         assert isinstance(dataset, CaltechWindows)
         return dataset
