@@ -472,3 +472,32 @@ def test_caltech_reads_a_read_only_root_and_caches_only_where_asked(
             directory.chmod(0o755)
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
     assert list((tmp_path / "cache").iterdir())  # the frame index went to the chosen directory
+
+
+def test_data_module_sets_the_skip_policy_and_reports(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lightning_deepvision.datamodules import ImageFolderDataModule
+
+    root = write_image_folder(
+        tmp_path / "tree", images_per_class={"train": 3, "val": 2}, image_size=(8, 8)
+    )
+    data = ImageFolderDataModule(root, image_size=8, batch_size=2, num_workers=0)
+    data.setup("fit")
+    assert data.dataset("train").on_bad_sample == "raise"  # the default leaves errors raised
+    bad = data.dataset("train").path(1)
+    bad.write_bytes(b"")
+    data = ImageFolderDataModule(
+        root, image_size=8, batch_size=2, num_workers=0, on_bad_sample="skip"
+    )
+    data.setup("fit")
+    assert data.dataset("train").on_bad_sample == data.dataset("val").on_bad_sample == "skip"
+    assert sum(len(batch["label"]) for batch in data.train_dataloader()) == 8
+    assert data.skipped_samples() == {"train": [str(bad)]}
+    with caplog.at_level("WARNING", logger="lightning_deepvision"):
+        data.teardown("fit")
+    assert (
+        "train dataset" in caplog.text and f"skipped 1 unreadable sample(s): {bad}" in caplog.text
+    )
+    with pytest.raises(ValueError, match="on_bad_sample"):
+        ImageFolderDataModule(root, on_bad_sample="ignore")
