@@ -26,6 +26,7 @@ from lightning_deepvision.tasks.safety import (
     check_finite_loss,
     force_weights_only,
     load_weights_only,
+    plain_checkpoint_hparams,
 )
 from lightning_deepvision.tasks.transfer import load_matching_weights
 
@@ -242,6 +243,15 @@ class BaseTask(LightningModule):
                 a non-finite loss (the weights stay those of the last good step).
         """
         check_finite_loss(self, loss)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the hyperparameters as plain values, so the file loads with ``weights_only``.
+
+        A ``Path``, enum, NumPy scalar or dataclass given to a task (or its data module) from
+        Python would otherwise make ``torch.load(weights_only=True)`` refuse the checkpoint.
+        Subclasses that override this hook call ``super().on_save_checkpoint(checkpoint)``.
+        """
+        plain_checkpoint_hparams(checkpoint)
 
     @classmethod
     def load_from_checkpoint(

@@ -15,12 +15,17 @@ weights, and the last checkpoint, stay those of the last good step.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 import pickle
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import PurePath
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from lightning.fabric.plugins import CheckpointIO
 from lightning.fabric.utilities.types import _PATH
@@ -137,6 +142,54 @@ def force_weights_only(trainer: Trainer | None) -> None:
         strategy.checkpoint_io = WeightsOnlyCheckpointIO(current)
 
 
+def plain_values(value: Any) -> Any:
+    """``value`` with the types ``torch.load(weights_only=True)`` refuses made plain.
+
+    Paths become strings, enums their values, NumPy scalars and arrays Python numbers and
+    lists, dataclasses and mappings (OmegaConf's included) dicts; tuples, lists and sets keep
+    their kind (a set becomes a list). Anything else is returned as it is.
+    """
+    if isinstance(value, (str, bytes, bool, int, float, type(None), torch.Tensor)):
+        return value
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return plain_values(value.value)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain_values(dataclasses.asdict(value))
+    if _is_omegaconf(value):
+        from omegaconf import OmegaConf
+
+        return plain_values(OmegaConf.to_container(value, resolve=True))
+    if isinstance(value, Mapping):
+        return {plain_values(k): plain_values(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(plain_values(v) for v in value)
+    if isinstance(value, (list, set, frozenset)):
+        return [plain_values(v) for v in value]
+    return value
+
+
+def _is_omegaconf(value: Any) -> bool:
+    container = getattr(sys.modules.get("omegaconf"), "Container", None)
+    return container is not None and isinstance(value, container)
+
+
+def plain_checkpoint_hparams(checkpoint: dict[str, Any]) -> None:
+    """Make a checkpoint's (and its data module's) hyperparameters plain, in place.
+
+    Lightning stores ``hparams_type`` (a class) beside OmegaConf hyperparameters; it is dropped
+    with the conversion to a dict, which is what loading rebuilds from otherwise.
+    """
+    for key in ("hyper_parameters", "datamodule_hyper_parameters"):
+        if key in checkpoint:
+            checkpoint[key] = plain_values(checkpoint[key])
+    for key in ("hparams_type", "datamodule_hparams_type"):
+        checkpoint.pop(key, None)
+
+
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; raised before its backward pass."""
 
@@ -154,6 +207,8 @@ def _logged_step_values(module: LightningModule) -> dict[str, float]:
     if not isinstance(results, dict):
         return values
     for metric in results.values():
+        if not getattr(metric, "is_tensor", False):
+            continue  # a torchmetrics object (an accuracy), not a loss term
         cache = getattr(metric, "_forward_cache", None)
         name = getattr(getattr(metric, "meta", None), "name", None)
         if isinstance(name, str) and isinstance(cache, torch.Tensor) and cache.numel() == 1:
