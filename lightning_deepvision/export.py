@@ -34,6 +34,7 @@ import argparse
 import importlib
 import importlib.util
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -470,7 +471,10 @@ def export_task(
         else:
             # Lightning's own guard for tracing a LightningModule: its ``trainer`` property
             # raises when no Trainer is attached, and tracing reads every attribute.
-            with _jit_is_scripting():
+            # Its warnings (shapes read as Python numbers) are checked below instead: the file
+            # is run at another batch size and compared with PyTorch.
+            with _jit_is_scripting(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 torch.jit.trace(module, inputs, check_trace=False).save(str(path))
         # Another batch size, so that the check also covers the dynamic batch axis.
         check = example_inputs(task, shape, batch_size=3, seed=1)
