@@ -26,6 +26,7 @@ from lightning_deepvision.datasets.lfw import (
 )
 
 if TYPE_CHECKING:
+    from lightning_deepvision.datasets.bad_samples import SkipsBadSamples, set_bad_sample_policy
     from lightning_deepvision.datasets.caltech import (
         CaltechPedestrian,
         CaltechWindows,
@@ -90,6 +91,7 @@ __all__ = [
     "MultiPIEFileNameError",
     "RenderedFaces",
     "SeqFile",
+    "SkipsBadSamples",
     "SyntheticFacePairs",
     "SyntheticFaces",
     "SyntheticMultiView",
@@ -103,12 +105,15 @@ __all__ = [
     "read_lfw_pairs_file",
     "read_lfw_people_file",
     "read_vbb",
+    "set_bad_sample_policy",
     "split_identities",
 ]
 
 # Imported on first access so that importing this package never depends on them (and stays
 # cheap): name -> sub-module.
 _LAZY = {
+    "SkipsBadSamples": "bad_samples",
+    "set_bad_sample_policy": "bad_samples",
     "CaltechPedestrian": "caltech",
     "CaltechWindows": "caltech",
     "SeqFile": "caltech",
