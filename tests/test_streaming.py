@@ -296,3 +296,62 @@ def test_missing_litdata_says_what_to_install(
         optimize_dataset(_identity_folder(tmp_path), tmp_path / "out")
     with pytest.raises(ImportError, match="litdata"):
         StreamingSamples(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_run_resumed_mid_epoch_reads_the_rest_of_the_stream(tmp_path: Path) -> None:
+    from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
+
+    from lightning_deepvision.callbacks import ResumeCheckpoint
+    from lightning_deepvision.datamodules import ImageNetDataModule
+    from lightning_deepvision.tasks import ClassificationTask
+    from lightning_deepvision.testing.trainers import quiet_trainer
+
+    class Interrupted(Exception):
+        pass
+
+    class Record(Callback):
+        def __init__(self, stop_at: int | None = None) -> None:
+            self.seen: list[list[str]] = []
+            self.stop_at = stop_at
+
+        def on_train_batch_start(
+            self, trainer: Trainer, module: LightningModule, batch: Any, batch_idx: int
+        ) -> None:
+            if trainer.global_step == self.stop_at:
+                raise Interrupted  # a crash: nothing saved after the last checkpoint
+            self.seen.append([f"{s:.3f}" for s in batch["image"].flatten(1).sum(1).tolist()])
+
+    root = write_imagenet(tmp_path / "imagenet", layout="sorted", train_images_per_class=4)
+    output = optimize_dataset(ImageNet(root, "train"), tmp_path / "stream", chunk_bytes=5000)
+
+    def fit(record: Record, run: str, ckpt_path: str | None = None) -> None:
+        seed_everything(1)
+        data = ImageNetDataModule(
+            root,
+            image_size=67,
+            resize_size=72,
+            augment=False,
+            batch_size=4,
+            num_workers=0,
+            streaming_root=output,
+        )
+        checkpoints = ResumeCheckpoint(every_n_train_steps=2, dirpath=str(tmp_path / run))
+        trainer = quiet_trainer(
+            max_epochs=2,
+            limit_val_batches=0,
+            callbacks=[record, checkpoints],
+            enable_checkpointing=True,
+            default_root_dir=tmp_path,
+        )
+        task = ClassificationTask(backbone="alexnet_tiny", input_size=(67, 67))
+        trainer.fit(task, data, ckpt_path=ckpt_path)
+
+    uninterrupted, interrupted, resumed = Record(), Record(stop_at=6), Record()
+    fit(uninterrupted, "a")
+    with pytest.raises(Interrupted):
+        fit(interrupted, "b")
+    fit(resumed, "c", ckpt_path=str(tmp_path / "b" / "last.ckpt"))  # the step-6 checkpoint
+    assert len(uninterrupted.seen) == 8  # 2 epochs of 4 batches, each epoch reshuffled
+    assert uninterrupted.seen[:4] != uninterrupted.seen[4:]
+    assert interrupted.seen + resumed.seen == uninterrupted.seen
