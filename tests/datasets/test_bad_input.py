@@ -26,6 +26,7 @@ from lightning_deepvision.datasets import (
     DatasetNotFoundError,
     HelenParsing,
     IdentityFolder,
+    IdentityPairs,
     ImageFiles,
     ImageFolderDataset,
     ImageNet,
@@ -501,3 +502,18 @@ def test_data_module_sets_the_skip_policy_and_reports(
     )
     with pytest.raises(ValueError, match="on_bad_sample"):
         ImageFolderDataModule(root, on_bad_sample="ignore")
+
+
+def test_pairs_replace_the_whole_pair_never_one_image(tmp_path: Path) -> None:
+    images = IdentityFolder(write_identity_folder(tmp_path / "ids", 3, 3, image_size=(16, 16)))
+    pairs = IdentityPairs(images, num_folds=2)
+    first = pairs.pairs[0][0]
+    images.samples[first].write_bytes(b"")
+    set_bad_sample_policy(images, "skip")  # even when the images skip, a pair does not mix
+    with pytest.raises(CorruptImageError):
+        pairs[0]
+    assert set_bad_sample_policy(pairs, "skip") == [pairs]  # the pairs, not their images
+    replacement = _next_readable(pairs, 0)
+    sample = pairs[0]
+    assert _equal(sample, pairs.get_sample(replacement))
+    assert int(sample["same"]) == int(pairs.pairs[replacement][2])
