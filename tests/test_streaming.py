@@ -355,3 +355,25 @@ def test_a_run_resumed_mid_epoch_reads_the_rest_of_the_stream(tmp_path: Path) ->
     assert len(uninterrupted.seen) == 8  # 2 epochs of 4 batches, each epoch reshuffled
     assert uninterrupted.seen[:4] != uninterrupted.seen[4:]
     assert interrupted.seen + resumed.seen == uninterrupted.seen
+
+
+def test_celeba_attribute_module_streams_aligned_faces(tmp_path: Path) -> None:
+    from lightning_deepvision.datamodules import CelebADataModule
+
+    root = write_celeba(tmp_path / "celeba", num_identities=4, images_per_identity=2)
+    args = ["--data", "CelebADataModule", "--data.root", str(root), "--data.align", "true"]
+    output = str(tmp_path / "stream")
+    main([*args, "--data.num_workers", "0", "--output", output, "--num_workers", "1"])
+    options: dict[str, Any] = dict(batch_size=2, input_size=(55, 47), align=True, num_workers=0)
+    folder = CelebADataModule(root, **options)
+    streamed = CelebADataModule(root, streaming_root=output, **options)
+    # Landmarks come back as KeyPoints on their canvas: the alignment gives the same faces.
+    transform = folder.streaming_transforms("val")
+    stream = StreamingSamples(output, transforms=transform)
+    reference = folder.celeba("train", "attributes", transform)
+    assert len(stream) == len(reference)
+    for sample, own in zip(stream, (reference[i] for i in range(len(reference))), strict=True):
+        assert_same_sample(sample, own)
+    batch = next(iter(streamed.train_dataloader()))
+    assert batch["image"].shape == (2, 3, 55, 47) and batch["attributes"].shape == (2, 40)
+    assert torch.equal(streamed.attribute_positive_rates(), folder.attribute_positive_rates())
