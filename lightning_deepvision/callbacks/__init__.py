@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from lightning_deepvision._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from lightning_deepvision.callbacks.bad_samples import BadSampleReport
     from lightning_deepvision.callbacks.caltech_results import CaltechResultsWriter
     from lightning_deepvision.callbacks.checkpoint import (
         ResumeCheckpoint,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from lightning_deepvision.callbacks.verification_roc import VerificationROCLogger
 
 __all__ = [
+    "BadSampleReport",
     "CaltechResultsWriter",
     "CompactModelSummary",
     "CompileModel",
@@ -66,6 +68,7 @@ __all__ = [
 
 # name -> sub-module that defines it.
 _LAZY = {
+    "BadSampleReport": "bad_samples",
     "FilterGridLogger": "filter_grid",
     "RetrievalGridLogger": "retrieval_grid",
     "LayerwisePretraining": "layerwise_pretraining",
