@@ -105,6 +105,8 @@ def test_stream_keeps_classes_and_labels_and_applies_transforms(tmp_path: Path) 
     assert stream.num_classes == dataset.num_classes
     assert stream.targets == dataset.targets.tolist()
     assert sorted(int(s["label"]) for s in stream) == sorted(t + 100 for t in stream.targets)
+    with pytest.raises(RuntimeError, match="already contains"):  # nothing is overwritten
+        optimize_dataset(dataset, output, num_workers=1)
 
 
 def test_shuffled_stream_holds_every_sample_once(tmp_path: Path) -> None:
