@@ -42,7 +42,12 @@ from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
     MissingImageError,
 )
-from lightning_deepvision.datasets.image_io import IMAGE_EXTENSIONS, has_image_extension, read_image
+from lightning_deepvision.datasets.image_io import (
+    IMAGE_EXTENSIONS,
+    has_image_extension,
+    read_image,
+    to_uint8,
+)
 
 __all__ = [
     "SPLITS",
@@ -294,10 +299,7 @@ def decode_with_torchvision(buffer: bytearray) -> tv_tensors.Image | None:
         return None
     if image.ndim == 4:  # an animated GIF: its frames, of which PIL reads the first
         image = image[0]
-    if image.dtype == torch.uint16:
-        # A 16-bit PNG: the same full-range rescaling as read_image (not a shift, not a clip).
-        image = (image.to(torch.int32) // 257).to(torch.uint8)
-    return tv_tensors.Image(image)
+    return tv_tensors.Image(to_uint8(image))  # a 16-bit PNG rescaled as read_image does
 
 
 class IndexedImageDataset(SkipsBadSamples):

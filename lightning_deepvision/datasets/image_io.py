@@ -36,13 +36,14 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
 from lightning_deepvision.datasets.errors import CorruptImageError, MissingImageError
 
-__all__ = ["IMAGE_EXTENSIONS", "has_image_extension", "read_image"]
+__all__ = ["IMAGE_EXTENSIONS", "has_image_extension", "read_image", "to_uint8"]
 
 #: File extensions (lower case, with the dot) that :func:`read_image` decodes.
 IMAGE_EXTENSIONS: tuple[str, ...] = (
@@ -86,6 +87,18 @@ def has_image_extension(name: str | os.PathLike[str], extensions: tuple[str, ...
         ``True`` when the suffix matches.
     """
     return os.fspath(name).lower().endswith(extensions)
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """A decoded tensor in ``uint8``: torchvision's ``uint16`` (16-bit PNG) rescaled as here.
+
+    torchvision's PNG decoder keeps 16 bits; :func:`read_image` maps the full 16-bit range to
+    8 bits (``v // 257``, so 65535 becomes 255), and so does this, so that both decoders give
+    the same pixels. ``uint8`` input is returned as it is.
+    """
+    if image.dtype == torch.uint16:
+        return (image.to(torch.int32) // 257).to(torch.uint8)
+    return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

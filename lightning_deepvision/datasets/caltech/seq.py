@@ -58,6 +58,7 @@ except ImportError:  # deprecated since torchvision 0.29 (TorchCodec replaces th
     _TORCHVISION_DECODERS = False
 
 from lightning_deepvision.datasets.errors import CorruptImageError
+from lightning_deepvision.datasets.image_io import to_uint8
 
 __all__ = [
     "JPEG_FORMATS",
@@ -501,7 +502,8 @@ class SeqFile:
                 # torchvision 0.29 deprecates its decoders in favour of TorchCodec, which this
                 # library does not depend on; the warning concerns this module, not its users.
                 warnings.filterwarnings("ignore", _DECODER_DEPRECATION, DeprecationWarning)
-                return decode(buffer, mode=ImageReadMode.RGB)
+                # A 16-bit PNG frame is rescaled to 8 bits as every other decoder does.
+                return to_uint8(decode(buffer, mode=ImageReadMode.RGB))
         except (RuntimeError, OSError, ValueError, SyntaxError) as err:
             kind = "JPEG" if jpeg else "PNG"
             raise CorruptSeqError(
