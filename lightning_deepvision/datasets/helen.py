@@ -146,6 +146,10 @@ class HelenParsing(SkipsBadSamples):
     def __len__(self) -> int:
         return len(self.names)
 
+    def image_path(self, index: int) -> Path:
+        """The image file of sample ``index`` (predictions are traced back to it)."""
+        return self.root / "images" / f"{self.names[index]}.jpg"
+
     def get_sample(self, index: int) -> dict[str, Any]:
         """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         name = self.names[index]
