@@ -296,6 +296,11 @@ class LFWAttributes(SkipsBadSamples):
     def __len__(self) -> int:
         return len(self.people)
 
+    def image_path(self, index: int) -> Path:
+        """The image file of sample ``index`` (predictions are traced back to it)."""
+        name, number = self.people[index]
+        return lfw_image_path(self.image_dir, name, number)
+
     def get_sample(self, index: int) -> dict[str, Any]:
         """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         name, number = self.people[index]

@@ -14,9 +14,14 @@ from lightning.pytorch import LightningDataModule, LightningModule
 
 from lightning_deepvision.callbacks.prediction_columns import split_batch
 from lightning_deepvision.callbacks.prediction_merge import merge_shards
-from lightning_deepvision.callbacks.prediction_writer import PredictionWriter, read_index
+from lightning_deepvision.callbacks.prediction_writer import (
+    PredictionWriter,
+    path_namer,
+    read_index,
+)
 from lightning_deepvision.datamodules import (
     DigitsDataModule,
+    HelenDataModule,
     ImageFolderDataModule,
     SyntheticAttributesDataModule,
     SyntheticMultiViewDataModule,
@@ -25,6 +30,7 @@ from lightning_deepvision.datamodules import (
     SyntheticPedestriansDataModule,
 )
 from lightning_deepvision.datasets.image_files import ImageFiles
+from lightning_deepvision.datasets.lfw_attributes import LFWAttributes
 from lightning_deepvision.tasks import (
     AttributesTask,
     AutoencoderTask,
@@ -37,8 +43,10 @@ from lightning_deepvision.tasks import (
 from lightning_deepvision.testing import (
     quiet_trainer,
     save_image,
+    write_helen,
     write_identity_folder,
     write_image_folder,
+    write_lfw_attributes,
 )
 from tests.recipes._support import run_recipe
 from tests.recipes.test_recipes import SMALL_DATA
@@ -111,6 +119,16 @@ def test_a_built_in_split_over_files_names_them(tmp_path: Path) -> None:
     )
     assert {r["top_class"] for r in rows} <= set(data.classes)
     assert [int(r["label"]) for r in rows] == [0, 0, 1, 1, 2, 2]
+
+
+def test_helen_label_maps_are_traced_to_their_images(tmp_path: Path) -> None:
+    root = write_helen(tmp_path / "helen", counts=(2, 2, 3), image_size=(40, 32))
+    data = HelenDataModule(str(root), input_size=(32, 32), **LOADER)
+    task = ParsingTask(backbone="cross_modality_parsing_tiny")
+    writer, rows = predict(task, data, tmp_path / "run")
+    assert len(rows) == 3 and np.load(writer.files["mask"]).shape == (3, 32, 32)
+    assert all(Path(r["path"]).parent == root / "images" for r in rows)
+    assert [Path(r["path"]).stem for r in rows] == data.dataset("predict").names  # type: ignore[attr-defined]
 
 
 def test_verification_on_a_folder_gives_embeddings(
@@ -332,3 +350,12 @@ def test_cli_predict_writes_a_folder_by_default(
     assert embedding.shape[0] == 10
     out = capsys.readouterr().out
     assert f"Predictions of 10 samples written to {writer.directory}" in out
+
+
+def test_lfw_attribute_samples_are_named_by_their_files(tmp_path: Path) -> None:
+    root = write_lfw_attributes(tmp_path / "lfw", num_people=4)
+    dataset = LFWAttributes(root, "test", train_images=2)
+    names = [path_namer(dataset)(i) for i in range(len(dataset))]
+    assert all(Path(n).is_file() and n.endswith(".jpg") for n in names)
+    assert len(set(names)) == len(dataset)
+    assert path_namer(object())(7) == "object[7]"
