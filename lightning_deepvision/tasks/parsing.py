@@ -345,7 +345,9 @@ class ParsingTask(BaseTask):
             return
         values = {f"{stage}/{k}": v for k, v in scores.compute().items()}
         if self.hp.report_baselines and stage != "train":
-            truth = scores.confmat.sum(dim=1)
+            # The labels of every process: compute() gives the local matrix back afterwards.
+            with scores.sync_context():
+                truth = scores.confmat.sum(dim=1)
             background = torch.zeros_like(scores.confmat)
             background[:, 0] = truth
             values[f"{stage}/miou_background_baseline"] = parsing_scores(
