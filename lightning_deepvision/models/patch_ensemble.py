@@ -179,11 +179,15 @@ class PatchEnsemble(nn.Module):
             rois.append(box.expand(n, 4))
         index = torch.arange(n, device=faces.device, dtype=faces.dtype).repeat(len(self.boxes))
         all_rois = torch.cat([index[:, None], torch.cat(rois)], dim=1)
-        # ``chunk`` by the patch count, not ``split(n)``: a traced export keeps the batch size
-        # dynamic only this way (``n`` would be recorded as the example's batch size).
-        patches = roi_align(
-            faces, all_rois, self.patch_size, spatial_scale=1.0, sampling_ratio=-1, aligned=True
-        ).chunk(len(self.boxes))
+        # Unflattened by the patch count, not ``split(n)``: an export (``torch.jit.trace``,
+        # ``torch.export``) then keeps the batch size dynamic, as the chunk count is a constant.
+        patches = (
+            roi_align(
+                faces, all_rois, self.patch_size, spatial_scale=1.0, sampling_ratio=-1, aligned=True
+            )
+            .unflatten(0, (len(self.boxes), n))
+            .unbind(0)
+        )
         return [self._colour(p, mode) for p, mode in zip(patches, self.modes, strict=True)]
 
     def _colour(self, patch: Tensor, mode: PatchMode) -> Tensor:
