@@ -7,7 +7,7 @@ image batch, so that the exported file needs nothing of this library:
 task                   exported inputs → outputs
 =====================  ====================================================================
 VerificationTask,      ``images`` → ``embedding`` (with the mirrored image's, per
-PatchEnsembleTask      ``flip_test``: what pairs are scored on)
+PatchEnsembleTask      ``flip_test``: what pairs are scored on; the patches selected)
 ClassificationTask     ``images`` → ``probabilities`` (softmax), ``features`` (top hidden
                        layer, for retrieval)
 AttributesTask         ``images`` → ``probabilities`` (per attribute, sigmoid)
@@ -52,6 +52,7 @@ from lightning_deepvision.tasks import (
     ClassificationTask,
     DetectionTask,
     ParsingTask,
+    PatchEnsembleTask,
     ReconstructionTask,
     VerificationTask,
 )
@@ -82,6 +83,36 @@ class Embedder(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         """``(B, D)`` embeddings."""
         return self.task.embed(images)
+
+
+class PatchEmbedder(nn.Module):
+    """:meth:`PatchEnsembleTask.embed` with the patch selection fixed when the module is made.
+
+    The ensemble reads its selection buffer as Python booleans to choose the patches, which
+    ``torch.export`` (ONNX) cannot do on a traced tensor; the selection of a trained model is
+    fixed, so it is read here once and the same concatenation (and flip test) is spelt out.
+    """
+
+    def __init__(self, task: PatchEnsembleTask) -> None:
+        super().__init__()
+        self.task = task
+        self.keep = [k for k, keep in enumerate(task.ensemble.selected.tolist()) if keep]
+
+    def _features(self, faces: Tensor, mirror: bool) -> Tensor:
+        embeddings = self.task.ensemble.patch_embeddings(faces, mirror=mirror)
+        return torch.cat([embeddings[k] for k in self.keep], dim=1)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """``(B, D)`` embeddings of the selected patches (and their mirrors)."""
+        faces = self.task.prepare_images(images)
+        embedding = self._features(faces, mirror=False)
+        flip = self.task.hp.flip_test
+        if flip == "none":
+            return embedding
+        mirrored = self._features(faces, mirror=True)
+        if flip == "mean":
+            return (embedding + mirrored) / 2
+        return torch.cat([embedding, mirrored], dim=1)
 
 
 class ClassProbabilities(nn.Module):
@@ -188,9 +219,9 @@ def _autoencoder_outputs(task: Any) -> tuple[str, ...]:
     return ("reconstruction", *(("code",) if has_code else ()))
 
 
-#: Task class → export; subclasses use their nearest listed base (PatchEnsembleTask is a
-#: VerificationTask, whose ``embed`` it overrides).
+#: Task class → export; a subclass uses its nearest listed base class.
 EXPORTS: dict[type[BaseTask], ExportSpec] = {
+    PatchEnsembleTask: ExportSpec(PatchEmbedder, _images, lambda t: ("embedding",)),
     VerificationTask: ExportSpec(Embedder, _images, lambda t: ("embedding",)),
     ClassificationTask: ExportSpec(
         ClassProbabilities, _images, lambda t: ("probabilities", "features")
@@ -479,7 +510,15 @@ def export_task(
         # Another batch size, so that the check also covers the dynamic batch axis.
         check = example_inputs(task, shape, batch_size=3, seed=1)
         expected = _as_tuple(module(*check))
-    actual = _run_onnx(path, names, check) if format == "onnx" else _run_torchscript(path, check)
+    try:
+        actual = (
+            _run_onnx(path, names, check) if format == "onnx" else _run_torchscript(path, check)
+        )
+    except Exception as error:  # the runtime's own error types; a file that fails to run
+        raise ExportCheckError(
+            f"{path}: the exported file does not run on a random batch of 3 (is the batch axis "
+            f"dynamic?): {error}"
+        ) from error
     difference = max_abs_difference(expected, actual)
     result = ExportResult(path, format, type(task).__name__, shape, names, difference)
     if not difference <= tolerance:
