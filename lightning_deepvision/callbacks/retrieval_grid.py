@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from torchvision.utils import make_grid
 
 from lightning_deepvision.callbacks.pictures import log_image
-from lightning_deepvision.metrics.functional import first_occurrence
+from lightning_deepvision.metrics.functional import first_occurrence, gather_rows
 from lightning_deepvision.metrics.retrieval import cosine_knn
 from lightning_deepvision.transforms.classification import IMAGENET_MEAN, IMAGENET_STD
 
@@ -106,10 +106,8 @@ class RetrievalGridLogger(Callback):
         features, labels = torch.cat(self._features), torch.cat(self._labels)
         self._features, self._labels = [], []
         positions = positions[: features.shape[0]].to(features.device)
-        gathered = [
-            cast(Tensor, pl_module.all_gather(t)).flatten(0, -2 if t.ndim > 1 else -1)
-            for t in (features, labels, positions)
-        ]
+        # Uneven shards: each process may hold another number of rows.
+        gathered = [gather_rows(t) for t in (features, labels, positions)]
         directory = trainer.log_dir  # a collective call: every process makes it
         if not trainer.is_global_zero:
             return

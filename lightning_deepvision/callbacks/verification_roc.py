@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -10,7 +10,7 @@ from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from lightning_deepvision.callbacks.pictures import log_figure
-from lightning_deepvision.metrics.functional import first_occurrence
+from lightning_deepvision.metrics.functional import first_occurrence, gather_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -59,7 +59,8 @@ class VerificationROCLogger(Callback):
         if not self._outputs:
             return
         local = {k: torch.cat([o[k] for o in self._outputs]) for k in ("scores", "same", "index")}
-        gathered = {k: cast(Tensor, pl_module.all_gather(v)).reshape(-1) for k, v in local.items()}
+        # Uneven shards: each process may hold another number of pairs.
+        gathered = {k: gather_rows(v.reshape(-1)) for k, v in local.items()}
         self._outputs = []
         # A collective call (it broadcasts rank zero's directory): every process makes it.
         log_dir = trainer.log_dir

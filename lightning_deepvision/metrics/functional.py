@@ -18,12 +18,16 @@ thresholds.
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_roc
+from torchmetrics.utilities.distributed import gather_all_tensors
 
 __all__ = [
     "best_threshold",
+    "canonical_order",
     "first_occurrence",
+    "gather_rows",
     "kfold_verification_accuracy",
     "log_average_miss_rate",
     "tar_at_far",
@@ -175,6 +179,42 @@ def first_occurrence(index: Tensor) -> tuple[Tensor, Tensor]:
     first = torch.ones_like(ordered, dtype=torch.bool)
     first[1:] = ordered[1:] != ordered[:-1]
     return ordered[first], order[first]
+
+
+def canonical_order(rows: Tensor) -> Tensor:
+    """The permutation that sorts ``rows`` lexicographically (equal rows keep their order).
+
+    Gathered from several processes, samples arrive in rank order, not in dataset order; a
+    result that depends on the order (ties in a nearest-neighbour search) would then change
+    with the number of processes. Sorted by content, the samples are in the same order on any
+    number of processes. Prefer dataset indices (:func:`first_occurrence`) where samples have
+    them.
+
+    Args:
+        rows: ``[N, ...]``; each row is compared as a whole.
+    """
+    if rows.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.long, device=rows.device)
+    _, inverse = torch.unique(rows.reshape(rows.shape[0], -1), dim=0, return_inverse=True)
+    return torch.argsort(inverse, stable=True)
+
+
+def gather_rows(rows: Tensor) -> Tensor:
+    """The rows of every process, concatenated in rank order; ``rows`` itself on one process.
+
+    Evaluation shards are uneven (no sample is repeated to even them out), and
+    ``LightningModule.all_gather`` stacks tensors of one shape only; torchmetrics'
+    ``gather_all_tensors`` pads, gathers and trims. Every process must call this.
+
+    Args:
+        rows: ``[N, ...]``, ``N`` may differ between processes (the other sizes may not).
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return rows
+    # Collective backends differ in what they carry: bool travels as uint8.
+    wire = rows.to(torch.uint8) if rows.dtype == torch.bool else rows
+    gathered = torch.cat(gather_all_tensors(wire.contiguous()))
+    return gathered.bool() if rows.dtype == torch.bool else gathered
 
 
 def _ranks01(scores: Tensor) -> Tensor:

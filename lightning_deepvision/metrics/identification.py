@@ -20,6 +20,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat, rank_zero_warn
 
+from lightning_deepvision.metrics.functional import canonical_order
 from lightning_deepvision.metrics.retrieval import cosine_knn
 
 #: Principal components kept before the LDA (Fisherfaces).
@@ -198,13 +199,25 @@ class PoseIdentification(Metric):
 
     def compute(self) -> dict[str, Tensor]:
         """Rates per probe pose and their mean (empty without gallery or probes)."""
-        if not self.features:
+        # Synchronised across processes, the states are tensors instead of lists.
+        if isinstance(self.features, list) and not self.features:
             return {}
         features = dim_zero_cat(self.features)
+        if features.numel() == 0:
+            return {}
         identities = dim_zero_cat(self.identities)
         yaws = dim_zero_cat(self.yaws)
         illuminations = dim_zero_cat(self.illuminations)
         reference = dim_zero_cat(self.reference)
+        # Gathered from several processes, images arrive in rank order: sorted by content,
+        # ties in the nearest-neighbour search break alike on any number of processes.
+        columns = [identities, yaws, illuminations, reference]
+        order = canonical_order(
+            torch.cat([features.double(), *(c.double()[:, None] for c in columns)], 1)
+        )
+        features, identities, yaws, illuminations, reference = (
+            t[order] for t in (features, *columns)
+        )
         evaluated = ~reference
         gallery = (yaws[evaluated] - self.gallery_yaw).abs() < 0.5
         if self.gallery_illumination is not None:

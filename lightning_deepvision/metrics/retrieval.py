@@ -30,7 +30,7 @@ from torchmetrics import Metric
 from torchmetrics.functional.retrieval import retrieval_average_precision, retrieval_hit_rate
 from torchmetrics.utilities import dim_zero_cat
 
-from lightning_deepvision.metrics.functional import first_occurrence
+from lightning_deepvision.metrics.functional import canonical_order, first_occurrence
 
 __all__ = ["KNNRetrieval", "cosine_knn", "retrieval_metrics"]
 
@@ -220,11 +220,19 @@ class KNNRetrieval(Metric):
         if isinstance(features, list) and not features:
             return None
         features = dim_zero_cat(features)
+        if features.numel() == 0:
+            # Synchronised across processes, a role no process added to is an empty tensor.
+            return None
         labels = dim_zero_cat(getattr(self, f"{role}_labels"))
         indexes = dim_zero_cat(getattr(self, f"{role}_indexes"))
         if bool((indexes >= 0).all()):
             _, first = first_occurrence(indexes)
             features, labels = features[first], labels[first]
+        else:
+            # No dataset order to restore: sort by content, so that ties break alike on any
+            # number of processes.
+            order = canonical_order(torch.cat([features.double(), labels[:, None].double()], 1))
+            features, labels = features[order], labels[order]
         return features, labels
 
     def compute(self) -> dict[str, Tensor]:
