@@ -81,5 +81,5 @@ def test_folder_without_images_says_so(tmp_path: Path) -> None:
 
 def test_corrupt_image_is_named(tmp_path: Path) -> None:
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg at all")
-    with pytest.raises(CorruptImageError, match="broken.jpg"):
+    with pytest.raises(CorruptImageError, match=r"broken\.jpg"):
         ImageFiles(tmp_path)[0]
