@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import enum
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,16 @@ from lightning.pytorch import LightningModule
 
 from lightning_deepvision.cli import main
 from lightning_deepvision.datamodules.synthetic_objects import SyntheticObjectsDataModule
-from lightning_deepvision.tasks import ClassificationTask
+from lightning_deepvision.tasks import (
+    AttributesTask,
+    AutoencoderTask,
+    BaseTask,
+    ClassificationTask,
+    DetectionTask,
+    ParsingTask,
+    ReconstructionTask,
+    VerificationTask,
+)
 from lightning_deepvision.tasks.safety import UnsafeCheckpointError, plain_values
 from lightning_deepvision.testing.trainers import quiet_trainer
 
@@ -171,3 +181,87 @@ def test_a_checkpoint_with_python_typed_hparams_loads_weights_only(tmp_path: Pat
     assert type(hparams["lr"]) is float
     restored = ClassificationTask.load_from_checkpoint(path, init_from=None)
     assert restored.hp.num_classes == 10
+
+
+def _task_and_data(name: str, tiny_faces: Callable[..., Any]) -> tuple[BaseTask, Any]:
+    """A tiny task of each kind with a seconds-fast data module that fits it."""
+    from lightning_deepvision import datamodules as dm
+
+    if name == "attributes":
+        data = dm.SyntheticAttributesDataModule(
+            num_train_identities=4,
+            images_per_train_identity=2,
+            num_eval_identities=2,
+            images_per_eval_identity=2,
+            batch_size=8,
+            num_workers=0,
+        )
+        return AttributesTask(backbone="anet_tiny"), data
+    if name == "classification":
+        return tiny_task(), tiny_objects()
+    if name == "verification":
+        task = VerificationTask(backbone="deepid2_tiny", input_size=(55, 47))
+        return task, tiny_faces(input_size=(55, 47))
+    if name == "parsing":
+        data = dm.SyntheticParsingDataModule(
+            train_images=8,
+            eval_images=4,
+            images_per_identity=2,
+            image_size=(32, 28),
+            batch_size=4,
+            num_workers=0,
+        )
+        return ParsingTask(backbone="cross_modality_parsing_tiny"), data
+    if name == "detection":
+        data = dm.SyntheticPedestriansDataModule(
+            train_frames=2,
+            val_frames=1,
+            test_frames=1,
+            frame_size=(120, 160),
+            batch_size=4,
+            num_workers=0,
+        )
+        return DetectionTask(backbone="udn_tiny"), data
+    if name == "reconstruction":
+        data = dm.SyntheticMultiViewDataModule(
+            train_identities=4,
+            eval_identities=3,
+            images_per_identity=7,
+            render_size=32,
+            image_size=(16, 16),
+            lda_reference_images=14,
+            batch_size=7,
+            num_workers=0,
+        )
+        return ReconstructionTask(backbone="mvp_tiny", input_size=(16, 16)), data
+    assert name == "autoencoder"
+    return AutoencoderTask(backbone="deep_autoencoder_tiny"), dm.DigitsDataModule(batch_size=50)
+
+
+def _fit_save_and_load_weights_only(name: str, tiny_faces: Any, tmp_path: Path) -> None:
+    task, data = _task_and_data(name, tiny_faces)
+    trainer = quiet_trainer(max_steps=1, limit_val_batches=0, default_root_dir=tmp_path)
+    trainer.fit(task, datamodule=data)
+    path = tmp_path / f"{name}.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=True)  # optimiser, loops, callbacks included
+    assert checkpoint["optimizer_states"] and checkpoint["hyper_parameters"]
+    type(task).load_from_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "attributes",
+        "classification",
+        "verification",
+        "parsing",
+        "detection",
+        "reconstruction",
+        "autoencoder",
+    ],
+)
+def test_every_tasks_checkpoint_loads_weights_only(
+    name: str, tmp_path: Path, tiny_faces: Any
+) -> None:
+    _fit_save_and_load_weights_only(name, tiny_faces, tmp_path)
