@@ -29,10 +29,12 @@ whatever the policy: a wrong label is not a sample to skip but a file to fix.
 from __future__ import annotations
 
 import logging
+import os
 from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any, Literal, cast, get_args
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset, Subset
@@ -93,6 +95,10 @@ class SkipsBadSamples(Dataset[dict[str, Any]]):
     _on_bad_sample: OnBadSample = "raise"
     # One byte per index, in shared memory, set to 1 when the sample is unreadable (skip only).
     _skip_marks: Tensor | None = None
+    # A NumPy view of the marks for this process (indexing it costs a tenth of a tensor's),
+    # remade in each process: a view pickled to a spawned worker arrives as a copy.
+    _marks_view: np.ndarray | None = None
+    _marks_pid: int = -1
     # The files this process found unreadable, by index (the main process's own record).
     _skipped_by_index: dict[int, str] | None = None
 
@@ -120,12 +126,16 @@ class SkipsBadSamples(Dataset[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if self._on_bad_sample == "raise" or self._skip_marks is None:
             return self.get_sample(index)
+        if self._marks_pid != os.getpid():
+            self._marks_view, self._marks_pid = self._skip_marks.numpy(), os.getpid()
+        marks = self._marks_view
+        assert marks is not None
         size = len(self)
         index = index % size if -size <= index < 0 else index
         first_error: BaseException | None = None
         for offset in range(size):
             candidate = (index + offset) % size
-            if self._skip_marks[candidate]:
+            if marks[candidate]:
                 continue
             try:
                 return self.get_sample(candidate)
