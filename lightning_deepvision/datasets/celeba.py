@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torchvision import tv_tensors
 
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.celeba_annotations import (
     CELEBA_ATTRIBUTES,
     CELEBA_FILES,
@@ -161,6 +161,8 @@ class CelebA(SkipsBadSamples):
             rest is test); ``(0.8, 0.1)`` by default, 8,141 / 1,018 / 1,018 of CelebA's 10,177.
         checksum: Verify each annotation file read (and ``img_align_celeba.zip`` if present)
             against its published MD5.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         attribute_names: The 40 attribute names, in file order.
@@ -190,6 +192,7 @@ class CelebA(SkipsBadSamples):
         partition: Literal["official", "identity"] = "official",
         identity_split: tuple[float, float] = (0.8, 0.1),
         checksum: bool = False,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if split not in (*PARTITION_VALUES, "all"):
             raise ValueError(f"split must be 'train', 'val', 'test' or 'all', got {split!r}")
@@ -249,6 +252,7 @@ class CelebA(SkipsBadSamples):
             ids, labels = torch.unique(self.identities, return_inverse=True)
             self._labels = labels.to(torch.int32)
             self.num_classes = len(ids)
+        self.on_bad_sample = on_bad_sample
 
     # -- construction ----------------------------------------------------------------------------
     @staticmethod

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 
 from lightning_deepvision.datasets.annotation_text import read_text_lines
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
     MalformedAnnotationError,
@@ -94,6 +94,8 @@ class HelenParsing(SkipsBadSamples):
         transforms: Applied to the whole sample dict (v2 transforms move ``image`` and
             ``mask`` together; a flip must swap left/right labels, see
             :mod:`lightning_deepvision.transforms.parsing`).
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         class_names: :data:`HELEN_LABELS`.
@@ -114,6 +116,7 @@ class HelenParsing(SkipsBadSamples):
         root: str | os.PathLike[str],
         split: Split = "train",
         transforms: Callable[[dict[str, Any]], Any] | None = None,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if split not in HELEN_LIST_FILES:
             raise ValueError(f"split must be one of {sorted(HELEN_LIST_FILES)}, got {split!r}")
@@ -137,6 +140,7 @@ class HelenParsing(SkipsBadSamples):
                 if path.name not in maps:
                     raise MissingImageError(path, where)
             self.names.append(name)
+        self.on_bad_sample = on_bad_sample
 
     @property
     def num_classes(self) -> int:

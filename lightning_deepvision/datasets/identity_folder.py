@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
+from lightning_deepvision.datasets.bad_samples import OnBadSample
 from lightning_deepvision.datasets.errors import DatasetNotFoundError
 from lightning_deepvision.datasets.image_io import IMAGE_EXTENSIONS, has_image_extension
 from lightning_deepvision.datasets.image_list import LabelledImageList
@@ -102,6 +103,8 @@ class IdentityFolder(LabelledImageList):
             splits.
         val_fraction: Fraction of the identities in ``split="val"``, in ``[0, 1)``.
         split_seed: Selects which identities go to ``"val"``.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         classes: Identity names, in label order.
@@ -127,6 +130,7 @@ class IdentityFolder(LabelledImageList):
         min_images_per_identity: int = 1,
         val_fraction: float = 0.1,
         split_seed: int = 0,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
@@ -182,6 +186,7 @@ class IdentityFolder(LabelledImageList):
             self.classes.append(name)
             self.samples.extend(self.root / name / f for f in files_of[name])
             self.targets.extend([label] * len(files_of[name]))
+        self.on_bad_sample = on_bad_sample
 
     def _split(self, names: list[str]) -> list[str]:
         """The sorted identities of ``self.split``; refuses a split that leaves a side empty."""

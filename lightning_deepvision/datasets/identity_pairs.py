@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 
 __all__ = ["IdentityPairs", "balanced_pairs"]
 
@@ -73,6 +73,8 @@ class IdentityPairs(SkipsBadSamples):
         num_folds: Folds of the protocol (10 as LFW).
         max_matched: At most this many matched pairs; ``None`` keeps every one.
         seed: Seed of the pair draw and of the fold assignment.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     With ``on_bad_sample="skip"`` a pair with an unreadable image is replaced by the next
     readable pair, never by another image in the pair (which could change ``same``): the images
@@ -90,6 +92,7 @@ class IdentityPairs(SkipsBadSamples):
         num_folds: int = 10,
         max_matched: int | None = None,
         seed: int = 0,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if num_folds < 1:
             raise ValueError(f"num_folds must be >= 1, got {num_folds}")
@@ -102,6 +105,7 @@ class IdentityPairs(SkipsBadSamples):
         self.pairs: list[tuple[int, int, bool, int]] = list(
             zip(first.tolist(), second.tolist(), same.tolist(), folds.tolist(), strict=True)
         )
+        self.on_bad_sample = on_bad_sample
 
     def __len__(self) -> int:
         return len(self.pairs)

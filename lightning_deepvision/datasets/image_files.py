@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.errors import DatasetNotFoundError
 from lightning_deepvision.datasets.image_folder import decode_image_file, scan_directory
 from lightning_deepvision.datasets.image_io import IMAGE_EXTENSIONS
@@ -57,6 +57,8 @@ class ImageFiles(SkipsBadSamples):
         transforms: Applied to the sample dict (the data module's evaluation transforms).
         extensions: Image file extensions to list (with the dot; case-insensitive); by default
             every format the library decodes.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         files: The relative paths, in sample order.
@@ -70,6 +72,7 @@ class ImageFiles(SkipsBadSamples):
         root: str | os.PathLike[str],
         transforms: Callable[[dict[str, Any]], Any] | None = None,
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         self.root = Path(root)
         self.transforms = transforms
@@ -87,6 +90,7 @@ class ImageFiles(SkipsBadSamples):
                 self.root / "**" / f"<image>{pattern}",
                 "The folder and its sub-folders hold no image file with these extensions.",
             )
+        self.on_bad_sample = on_bad_sample
 
     def __len__(self) -> int:
         return len(self.files)

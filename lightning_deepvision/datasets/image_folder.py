@@ -36,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - a torchvision without image decoding: PIL does it all
     decode_image = None
 
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.errors import (
     CorruptImageError,
     DatasetNotFoundError,
@@ -407,6 +407,8 @@ class ImageFolderDataset(IndexedImageDataset):
         split: The split folder to read (``"train"``, ``"val"``, ``"test"``, or any other name).
         transforms: Applied to the sample dict.
         extensions: Image file extensions to index (with the dot; case-insensitive).
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         classes: Class folder names, in label order.
@@ -425,6 +427,7 @@ class ImageFolderDataset(IndexedImageDataset):
         split: str = "train",
         transforms: Callable[[dict[str, Any]], Any] | None = None,
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -457,3 +460,4 @@ class ImageFolderDataset(IndexedImageDataset):
                 self.image_dir / "<class>" / f"<image>{pattern}",
                 f"No image in a class folder. {_LAYOUT}{hint}",
             )
+        self.on_bad_sample = on_bad_sample

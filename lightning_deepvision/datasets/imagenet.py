@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from lightning_deepvision.datasets.bad_samples import OnBadSample
 from lightning_deepvision.datasets.errors import (
     MAT_FILE_ERRORS,
     DatasetNotFoundError,
@@ -298,6 +299,8 @@ class ImageNet(IndexedImageDataset):
         root: The ImageNet directory (see the module docstring for the layouts).
         split: ``"train"`` or ``"val"``.
         transforms: Applied to the sample dict.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         classes: wnids, sorted: ``classes[label]``.
@@ -323,6 +326,7 @@ class ImageNet(IndexedImageDataset):
         root: str | os.PathLike[str],
         split: Split = "train",
         transforms: Callable[[dict[str, Any]], Any] | None = None,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
@@ -370,6 +374,7 @@ class ImageNet(IndexedImageDataset):
                 self.image_dir / ("<wnid>/*.JPEG" if split == "train" else "*.JPEG"),
                 f"No image found in the {split} split. {_HOW_TO_OBTAIN}",
             )
+        self.on_bad_sample = on_bad_sample
 
     # -- flat validation -------------------------------------------------------------------
     def _require(self, relative: Path) -> Path:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from lightning_deepvision.datasets.annotation_text import read_text_lines
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
     MalformedAnnotationError,
@@ -347,6 +347,7 @@ class _LFWBase(SkipsBadSamples, ABC):
         split: Split = "10fold",
         image_set: str | None = None,
         transforms: Callable[[dict[str, Any]], Any] | None = None,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         list_files = self.list_files
         if split not in list_files:
@@ -386,6 +387,7 @@ class _LFWBase(SkipsBadSamples, ABC):
         # The caches only serve the existence checks of construction.
         self._listing.clear()
         self._paths.clear()
+        self.on_bad_sample = on_bad_sample
 
     def _list_file_required(self, split: str) -> bool:
         """Whether a missing list file of ``split`` is an error (else :meth:`_index` copes)."""
@@ -444,6 +446,8 @@ class LFWPairs(_LFWBase):
             (``same``, ``fold``, ``index``) through, so a deterministic evaluation pipeline
             gives exactly what it gives on each image alone; a random transform draws one set of
             parameters per call, i.e. the same flip or crop for both images of the pair.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         pairs: ``(path1, path2, same, fold)`` per pair, ``same`` being 0 or 1.
@@ -515,6 +519,8 @@ class LFWPeople(_LFWBase, LabelledImageList):
             ``"test"`` (``peopleDevTest.txt``).
         image_set: As for :class:`LFWPairs`.
         transforms: Applied to the sample dict.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         classes: Person names, sorted; ``label`` indexes this list.

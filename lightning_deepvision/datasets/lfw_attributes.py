@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from lightning_deepvision.datasets.annotation_text import read_text_lines
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.celeba_annotations import CELEBA_ATTRIBUTES
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
@@ -227,6 +227,8 @@ class LFWAttributes(SkipsBadSamples):
         attribute_names: CelebA names to read; ``None``: every CelebA attribute LFW holds.
         image_set: ``"original"``, ``"funneled"``, ``"deepfunneled"`` or ``None`` (first found).
         train_images: Rows of the ``"train"`` split.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Raises:
         DatasetNotFoundError: The attribute file or the image folder is missing.
@@ -242,6 +244,7 @@ class LFWAttributes(SkipsBadSamples):
         attribute_names: Sequence[str] | None = None,
         image_set: str | None = None,
         train_images: int = LFWA_TRAIN_IMAGES,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if split not in ("all", "train", "test"):
             raise ValueError(f"split must be 'all', 'train' or 'test', got {split!r}")
@@ -287,6 +290,7 @@ class LFWAttributes(SkipsBadSamples):
             path = lfw_image_path(image_dir, name, number)
             if path.name not in files:
                 raise MissingImageError(path, f"{found}:{lines[row]}")
+        self.on_bad_sample = on_bad_sample
 
     @property
     def attributes(self) -> Tensor:

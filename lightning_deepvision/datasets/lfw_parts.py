@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from lightning_deepvision.datasets.annotation_text import read_text_lines
+from lightning_deepvision.datasets.bad_samples import OnBadSample
 from lightning_deepvision.datasets.errors import (
     DatasetNotFoundError,
     MalformedAnnotationError,
@@ -110,6 +111,8 @@ class LFWParts(_LFWBase):
         split: ``"train"``, ``"val"`` (``parts_validation.txt``) or ``"test"``.
         image_set: The LFW image folder (``"funneled"``: the part labels were drawn on it).
         transforms: Applied to the whole sample dict.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         class_names: :data:`LFW_PARTS_LABELS`.
@@ -132,6 +135,7 @@ class LFWParts(_LFWBase):
         split: Split = "train",
         image_set: str | None = "funneled",
         transforms: Callable[[dict[str, Any]], Any] | None = None,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         root = Path(root)
         if split in LFW_PARTS_LIST_FILES:
@@ -146,7 +150,13 @@ class LFWParts(_LFWBase):
                 raise DatasetNotFoundError(
                     "LFW Part Labels", root, list_file, _how_to_obtain(list_file)
                 )
-        super().__init__(root, split=cast(Any, split), image_set=image_set, transforms=transforms)
+        super().__init__(
+            root,
+            split=cast(Any, split),
+            image_set=image_set,
+            transforms=transforms,
+            on_bad_sample=on_bad_sample,
+        )
 
     def _index(self) -> None:
         assert self.list_file is not None  # required

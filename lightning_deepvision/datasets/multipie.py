@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import torch
 
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.errors import DatasetNotFoundError, MissingImageError
 from lightning_deepvision.datasets.image_io import read_image
 
@@ -212,6 +212,8 @@ class MultiPIE(SkipsBadSamples):
             epoch, for evaluation); ``None`` draws anew each time from torch's generator.
         skip_invalid: Skip (and count in :attr:`skipped`) files whose name breaks the scheme
             and images without their canonical view, instead of raising.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         records: The kept images, in index order.
@@ -245,6 +247,7 @@ class MultiPIE(SkipsBadSamples):
         target_view: TargetView = "canonical",
         target_seed: int | None = None,
         skip_invalid: bool = False,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if split not in ("all", "train", "test"):
             raise ValueError(f"split must be 'all', 'train' or 'test', got {split!r}")
@@ -302,6 +305,7 @@ class MultiPIE(SkipsBadSamples):
         self.subjects: list[int] = sorted({r.subject for r in self.records})
         self._label = {s: i for i, s in enumerate(self.subjects)}
         self._cameras = sorted({r.camera for r in self.records}, key=CAMERAS.index)
+        self.on_bad_sample = on_bad_sample
 
     # -- indexing ----------------------------------------------------------------------------
     def _bad(self, path: Path, expected: str) -> None:

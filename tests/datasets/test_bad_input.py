@@ -7,6 +7,7 @@ file is damaged. A damaged image must raise the library's error naming that file
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from PIL import Image
 
 from lightning_deepvision.datasets import (
     CaltechPedestrian,
+    CaltechWindows,
     CelebA,
     CorruptImageError,
     DatasetNotFoundError,
@@ -517,3 +519,35 @@ def test_pairs_replace_the_whole_pair_never_one_image(tmp_path: Path) -> None:
     sample = pairs[0]
     assert _equal(sample, pairs.get_sample(replacement))
     assert int(sample["same"]) == int(pairs.pairs[replacement][2])
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        IdentityFolder,
+        ImageFolderDataset,
+        ImageNet,
+        LFWPairs,
+        LFWPeople,
+        CelebA,
+        LFWAttributes,
+        HelenParsing,
+        LFWParts,
+        MultiPIE,
+        CaltechPedestrian,
+        CaltechWindows,
+        IdentityPairs,
+        ImageFiles,
+    ],
+)
+def test_every_reader_takes_the_policy(cls: type) -> None:
+    assert inspect.signature(cls).parameters["on_bad_sample"].default == "raise"
+
+
+def test_policy_given_at_construction(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "tree", images_per_class={"train": 2}, image_size=(8, 8))
+    ImageFolderDataset(root, "train").path(0).write_bytes(b"")
+    ds = ImageFolderDataset(root, "train", on_bad_sample="skip")
+    assert _equal(ds[0], ds.get_sample(1)) and ds.skipped_count == 1
+    with pytest.raises(ValueError, match="on_bad_sample"):
+        ImageFolderDataset(root, "train", on_bad_sample="warn")  # type: ignore[arg-type]

@@ -32,7 +32,7 @@ from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.ops import box_convert
 
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.caltech.bbgt import read_bbgt
 from lightning_deepvision.datasets.caltech.seq import SeqFile, SeqHeader, read_seq_header
 from lightning_deepvision.datasets.caltech.vbb import CaltechObject, read_vbb
@@ -288,6 +288,8 @@ class CaltechPedestrian(SkipsBadSamples):
         cache_dir: Where frame indices are kept between processes (never under ``root``
             unless you choose so); ``None`` keeps them in memory only.
         bounds: Evaluation bounds of ``ignore`` (the toolbox's, for 640x480 frames).
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Attributes:
         label_names: The label of each code.
@@ -314,6 +316,7 @@ class CaltechPedestrian(SkipsBadSamples):
         new_annotations_dir: str | os.PathLike[str] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         bounds: Sequence[float] = CALTECH_BOUNDS,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if split not in SPLIT_SETS:
             raise ValueError(f"split must be one of {list(SPLIT_SETS)}, got {split!r}")
@@ -349,6 +352,7 @@ class CaltechPedestrian(SkipsBadSamples):
         for index, video in enumerate(self._videos):
             objects.extend(self._video_objects(index, video, new_dir, listing))
         self._frames = self._index_frames(objects)
+        self.on_bad_sample = on_bad_sample
 
     # -- construction --------------------------------------------------------------------------
     def _find_videos(self, sets: Sequence[str] | None) -> list[_Video]:

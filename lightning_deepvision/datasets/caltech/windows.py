@@ -38,7 +38,7 @@ from torch.utils.data import Sampler
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
-from lightning_deepvision.datasets.bad_samples import SkipsBadSamples
+from lightning_deepvision.datasets.bad_samples import OnBadSample, SkipsBadSamples
 from lightning_deepvision.datasets.caltech.dataset import CaltechPedestrian
 
 __all__ = ["CaltechWindows", "FrameGroupedSampler", "free_of"]
@@ -99,6 +99,8 @@ class CaltechWindows(SkipsBadSamples):
         negative_height: ``(low, high)`` pixel heights of random negative boxes (clipped to the
             frame).
         frame_cache_size: Decoded frames kept per process.
+        on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
+            (see :mod:`~lightning_deepvision.datasets.bad_samples`).
 
     Raises:
         ValueError: Invalid sizes or fractions.
@@ -115,6 +117,7 @@ class CaltechWindows(SkipsBadSamples):
         negative_overlap: float = 0.25,
         negative_height: tuple[float, float] = (50.0, 300.0),
         frame_cache_size: int = 8,
+        on_bad_sample: OnBadSample = "raise",
     ) -> None:
         if len(window_size) != 2 or min(window_size) < 1:
             raise ValueError(f"window_size must be (height, width) >= 1, got {window_size}")
@@ -147,6 +150,7 @@ class CaltechWindows(SkipsBadSamples):
         self._hard_frames = np.zeros(0, dtype=np.int64)
         self._hard_boxes = np.zeros((0, 4), dtype=np.float64)
         self._cache: OrderedDict[int, Tensor] = OrderedDict()
+        self.on_bad_sample = on_bad_sample
 
     # -- composition ---------------------------------------------------------------------------
     @property
