@@ -125,7 +125,8 @@ class ResumeCheckpoint(TaskModelCheckpoint):
     """``last.ckpt`` every ``every_n_train_steps`` steps, mid-epoch, to resume a killed run.
 
     Lightning's ``ModelCheckpoint(every_n_train_steps=n, save_last=True)`` with no top-k
-    files: one ``last.ckpt``, overwritten, holding the loops' progress, the training loader's
+    files: one ``last-step.ckpt`` (beside a model-selection callback's ``last.ckpt``, which it
+    would otherwise overwrite), overwritten, holding the loops' progress, the training loader's
     position (:class:`~lightning_deepvision.datasets.samplers.ResumableDataLoader`) and, in
     this callback's state, the global random generators. ``fit --ckpt_path last`` takes the
     newest ``last*.ckpt`` of every checkpoint callback's directory and continues where it
@@ -136,14 +137,19 @@ class ResumeCheckpoint(TaskModelCheckpoint):
     here when training starts, after the sanity check, so that dropout and augmentation draw
     what they would have drawn.
 
-    ``fit --ckpt_path last`` finds a checkpoint only in a directory that a new run shares with
-    the killed one: give ``dirpath`` (the recipes do) or a fixed logger ``version``.
+    ``fit --ckpt_path last`` looks in the checkpoint directories of the new run: give the
+    killed run's logger version (``--trainer.logger.init_args.id <run id>`` for W&B,
+    ``version`` for CSV/TensorBoard) or a fixed ``dirpath``, or pass the file itself
+    (``--ckpt_path <run>/checkpoints/last-step.ckpt``).
 
     Args:
         every_n_train_steps: Save every this many optimiser steps.
-        dirpath: Where ``last.ckpt`` goes (``None``: the run's ``checkpoints`` directory).
+        dirpath: Where ``last-step.ckpt`` goes (``None``: the run's ``checkpoints`` directory).
         **kwargs: Any other ``ModelCheckpoint`` argument.
     """
+
+    #: Lightning's ``ckpt_path="last"`` takes the newest ``last*.ckpt`` of every callback.
+    CHECKPOINT_NAME_LAST = "last-step"
 
     def __init__(
         self, every_n_train_steps: int = 100, dirpath: str | None = None, **kwargs: Any

@@ -122,7 +122,7 @@ def test_sigkill_mid_epoch_then_resume_last_equals_an_uninterrupted_run(tmp_path
     os.kill(killed.pid, signal.SIGKILL)
     code, _ = _finish(killed)
     assert code == -signal.SIGKILL
-    saved = torch.load(broken / "resume" / "last.ckpt", weights_only=True)
+    saved = torch.load(broken / "resume" / "last-step.ckpt", weights_only=True)
     # The checkpoint resumed from is mid-epoch, and steps after it were lost.
     assert saved["global_step"] == EVERY * (KILL_AT // EVERY)
     assert saved["global_step"] % STEPS_PER_EPOCH != 0
