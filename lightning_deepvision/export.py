@@ -255,7 +255,10 @@ def export_spec(task: BaseTask) -> ExportSpec:
 def _task_class(name: str) -> type[BaseTask]:
     """``ClassName`` of :mod:`lightning_deepvision.tasks` or a dotted ``module.ClassName``."""
     module_name, _, class_name = name.rpartition(".")
-    module = importlib.import_module(module_name or "lightning_deepvision.tasks")
+    try:
+        module = importlib.import_module(module_name or "lightning_deepvision.tasks")
+    except ModuleNotFoundError as error:
+        raise ValueError(f"--model {name!r}: no module {module_name!r} ({error})") from error
     kind = getattr(module, class_name, None)
     if not (isinstance(kind, type) and issubclass(kind, BaseTask)):
         raise ValueError(

@@ -230,6 +230,10 @@ def test_a_checkpoint_without_its_class_needs_model(tmp_path: Path) -> None:
         export.main(["--ckpt_path", str(path), "--output", str(output), "--format", "torchscript"])
     with pytest.raises(ValueError, match="--model"):
         export.load_task(path)
+    with pytest.raises(ValueError, match="not a task class"):
+        export.load_task(path, "NoSuchTask")
+    with pytest.raises(ValueError, match=r"no module 'no\.such'"):
+        export.load_task(path, "no.such.Task")
     args = ["--ckpt_path", str(path), "--output", str(output), "--format=torchscript"]
     result = export.main([*args, "--model", "AutoencoderTask"])
     assert result.task == "AutoencoderTask" and output.is_file()
