@@ -131,7 +131,10 @@ class SkipsBadSamples(Dataset[dict[str, Any]]):
         marks = self._marks_view
         assert marks is not None
         size = len(self)
-        index = index % size if -size <= index < 0 else index
+        if not -size <= index < size:
+            # Not wrapped around: iterating a dataset (``for sample in ds``) ends at IndexError.
+            raise IndexError(f"index {index} out of range for {size} samples")
+        index %= size
         first_error: BaseException | None = None
         for offset in range(size):
             candidate = (index + offset) % size
@@ -140,7 +143,8 @@ class SkipsBadSamples(Dataset[dict[str, Any]]):
             try:
                 return self.get_sample(candidate)
             except BAD_SAMPLE_ERRORS as error:
-                first_error = first_error or error
+                if first_error is None:
+                    first_error = error
                 self._record(candidate, error)
         message = f"every sample of this {type(self).__name__} ({size}) is unreadable"
         if first_error is None:

@@ -549,5 +549,9 @@ def test_policy_given_at_construction(tmp_path: Path) -> None:
     ImageFolderDataset(root, "train").path(0).write_bytes(b"")
     ds = ImageFolderDataset(root, "train", on_bad_sample="skip")
     assert _equal(ds[0], ds.get_sample(1)) and ds.skipped_count == 1
+    assert _equal(ds[-len(ds)], ds[0])
+    with pytest.raises(IndexError):
+        ds[len(ds)]  # not wrapped around: iteration ends
+    assert len(list(ds)) == len(ds)
     with pytest.raises(ValueError, match="on_bad_sample"):
         ImageFolderDataset(root, "train", on_bad_sample="warn")  # type: ignore[arg-type]
