@@ -555,3 +555,17 @@ def test_policy_given_at_construction(tmp_path: Path) -> None:
     assert len(list(ds)) == len(ds)
     with pytest.raises(ValueError, match="on_bad_sample"):
         ImageFolderDataset(root, "train", on_bad_sample="warn")  # type: ignore[arg-type]
+
+
+def test_non_utf8_folder_names(tmp_path: Path) -> None:
+    """Identity and class folders whose names are not UTF-8 index, label and read."""
+    ids = write_identity_folder(tmp_path / "ids", 3, 2, image_size=(16, 16))
+    os.rename(os.fsencode(ids / "id_0001"), os.fsencode(ids) + b"/caf\xe9")
+    people = IdentityFolder(ids)
+    assert os.fsdecode(b"caf\xe9") in people.classes and len(people) == 6
+    assert all(people[i]["image"].shape == (3, 16, 16) for i in range(len(people)))
+    tree = write_image_folder(tmp_path / "tree", images_per_class={"train": 2}, image_size=(8, 8))
+    os.rename(os.fsencode(tree / "train" / "class_01"), os.fsencode(tree / "train") + b"/\xff")
+    folders, files = ImageFolderDataset(tree, "train"), ImageFiles(tree)
+    assert os.fsdecode(b"\xff") in folders.classes and len(folders) == len(files) == 6
+    assert all(folders[i]["image"].shape == files[i]["image"].shape for i in range(6))
