@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 from _harness import (
+    STEP_LR,
     FixedBatches,
     build_task,
     median_after_warmup,
@@ -183,7 +184,7 @@ def measure(
     identities = make_data().num_classes
     torch.manual_seed(0)
     plain = median_after_warmup(
-        plain_step_times(build_task("deepid2plus", identities), batches, steps + warmup, 0.01),
+        plain_step_times(build_task("deepid2plus", identities), batches, steps + warmup, STEP_LR),
         warmup,
     )
     print(f"(b) DeepID2+ step (plain loop): {plain * 1e3:8.1f} ms/step")

@@ -14,6 +14,7 @@ import statistics
 
 import torch
 from _harness import (
+    STEP_LR,
     build_task,
     lightning_step_times,
     median_after_warmup,
@@ -33,7 +34,7 @@ def main() -> None:
     for round_index in range(args.rounds):
         torch.manual_seed(round_index)
         plain = median_after_warmup(
-            plain_step_times(build_task(args.backbone, identities), batches, args.steps, 0.01), 3
+            plain_step_times(build_task(args.backbone, identities), batches, args.steps, STEP_LR), 3
         )
         torch.manual_seed(round_index)
         task = median_after_warmup(
