@@ -56,6 +56,24 @@ def deepid2plus() -> tuple[LightningModule, LightningDataModule, list[Any]]:
     return task, _faces(), [VerificationROCLogger()]
 
 
+def neurons() -> tuple[LightningModule, LightningDataModule, list[Any]]:
+    from lightning_deepvision.callbacks import NeuronProperties
+    from lightning_deepvision.tasks import VerificationTask
+
+    # Caps above the evaluation set (30 images, 20 pairs): each process keeps its share of a
+    # cap, so a binding cap selects other samples on another number of processes.
+    analysis = NeuronProperties(
+        analyses=["sparsity", "binary_codes", "selectivity", "robustness"],
+        max_images=60,
+        max_identities=4,
+        robustness_pairs=40,
+        occlusion_fractions=[0.3],
+        block_fractions=[0.3],
+        pictures=False,
+    )
+    return VerificationTask(backbone="deepid2plus_tiny"), _faces(), [analysis]
+
+
 def patch_ensemble() -> tuple[LightningModule, LightningDataModule, list[Any]]:
     from lightning_deepvision.tasks import PatchEnsembleTask
 
@@ -199,6 +217,7 @@ CASES: dict[str, Case] = {
     "deepid2": deepid2,
     "deepid2plus": deepid2plus,
     "patch_ensemble": patch_ensemble,
+    "neurons": neurons,
     "alexnet": alexnet,
     "transfer": transfer,
     "attributes": attributes,

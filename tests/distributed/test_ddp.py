@@ -5,6 +5,8 @@ plainly for one process, under ``torchrun`` for two and three, ``strategy="ddp"`
 evaluation sets have sizes that 2 and 3 do not divide (25 images, 21 views, 269 digits, 5
 frames, 7 parsing images; 20 pairs, uneven on 3), so Lightning's padded sampler would repeat
 samples; the data modules shard them without repeats and the metrics gather uneven shards.
+The neuron-property analysis (DeepID2+ sparsity, binary codes, selectivity, occlusion) runs
+with caps above the evaluation set: a binding cap is split between processes.
 
 Values are compared to 1e-6 (relative, absolute below 1): a batch holds other samples on another
 number of processes, and batched convolutions and sums round in another order, so features
