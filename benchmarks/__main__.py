@@ -22,13 +22,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from _harness import machine_header  # noqa: E402
 
@@ -269,9 +269,12 @@ def run_benchmark(name: str, spec: Spec, full: bool, timeout: float) -> list[Row
     start = time.perf_counter()
     print(f"$ python benchmarks/{name}.py {' '.join(args)}", flush=True)
     try:
-        result = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        # In a directory of its own: a script may leave files where it runs (a callback's
+        # results beside a Trainer without a logger).
+        with tempfile.TemporaryDirectory(prefix=f"benchmark_{name}_") as directory:
+            result = subprocess.run(
+                command, cwd=directory, capture_output=True, text=True, timeout=timeout
+            )
         output, note = result.stdout + result.stderr, ""
         if result.returncode != 0:
             last = [line for line in result.stderr.splitlines() if line.strip()][-1:] or ["?"]
