@@ -10,7 +10,10 @@ the random state, so that a killed run resumes mid-epoch (``fit --ckpt_path last
 
 from __future__ import annotations
 
+import os
 import random
+import re
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -137,14 +140,17 @@ class ResumeCheckpoint(TaskModelCheckpoint):
     here when training starts, after the sanity check, so that dropout and augmentation draw
     what they would have drawn.
 
-    ``fit --ckpt_path last`` looks in the checkpoint directories of the new run: give the
-    killed run's logger version (``--trainer.logger.init_args.id <run id>`` for W&B,
-    ``version`` for CSV/TensorBoard) or a fixed ``dirpath``, or pass the file itself
-    (``--ckpt_path <run>/checkpoints/last-step.ckpt``).
+    ``fit --ckpt_path last`` takes the newest ``last*.ckpt`` of the checkpoint directories; for
+    the CLI's run directories (``lightning_logs/<run>/version_<N>/checkpoints``, a new version
+    per run) this callback also looks in every other version of the run, so a recipe resumes
+    its latest run. Or pass the file itself (``--ckpt_path <run dir>/checkpoints/last-step.ckpt``).
 
     Args:
         every_n_train_steps: Save every this many optimiser steps.
         dirpath: Where ``last-step.ckpt`` goes (``None``: the run's ``checkpoints`` directory).
+        save_top_k: Top-k files besides ``last-step.ckpt`` (none: a resume point only).
+        save_last: Write ``last-step.ckpt`` (``"link"``: as a link where possible).
+        enable_version_counter: Number new files instead of overwriting ``last-step.ckpt``.
         **kwargs: Any other ``ModelCheckpoint`` argument.
     """
 
@@ -152,17 +158,45 @@ class ResumeCheckpoint(TaskModelCheckpoint):
     CHECKPOINT_NAME_LAST = "last-step"
 
     def __init__(
-        self, every_n_train_steps: int = 100, dirpath: str | None = None, **kwargs: Any
+        self,
+        every_n_train_steps: int = 100,
+        dirpath: str | None = None,
+        save_top_k: int = 0,
+        save_last: bool | Literal["link"] = True,
+        enable_version_counter: bool = False,
+        **kwargs: Any,
     ) -> None:
+        # The defaults are declared (not set in kwargs) so that the CLI, which passes every
+        # ModelCheckpoint argument explicitly, keeps them.
         if every_n_train_steps < 1:
             raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}")
-        kwargs.setdefault("save_top_k", 0)
-        kwargs.setdefault("save_last", True)
-        kwargs.setdefault("enable_version_counter", False)
-        super().__init__(every_n_train_steps=every_n_train_steps, dirpath=dirpath, **kwargs)
+        super().__init__(
+            every_n_train_steps=every_n_train_steps,
+            dirpath=dirpath,
+            save_top_k=save_top_k,
+            save_last=save_last,
+            enable_version_counter=enable_version_counter,
+            **kwargs,
+        )
         # A resume point, not a model selection: it watches no metric.
         self._from_task = self._mode_from_task = False
         self._random_state: dict[str, Any] | None = None
+
+    def _find_last_checkpoints(self, trainer: Trainer) -> set[str]:
+        """``last-step*`` files here and in the run's other ``version_<N>/checkpoints``.
+
+        The CLI gives each run a new version directory, where a resumed run would find no
+        checkpoint; the killed run's is in a sibling. Lightning's ``ckpt_path="last"`` takes
+        the newest of the files found.
+        """
+        found = super()._find_last_checkpoints(trainer)
+        directory = Path(self.dirpath) if self.dirpath else None
+        if directory is not None and directory.name == "checkpoints":
+            run = directory.parent
+            if re.fullmatch(r"version_\d+", run.name):
+                pattern = f"version_*/checkpoints/{self.CHECKPOINT_NAME_LAST}*{self.FILE_EXTENSION}"
+                found |= {os.path.normpath(p) for p in run.parent.glob(pattern)}
+        return found
 
     def state_dict(self) -> dict[str, Any]:
         """Lightning's checkpoint state and the random generators' state."""

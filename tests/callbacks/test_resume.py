@@ -165,6 +165,27 @@ def test_resume_checkpoint_state_round_trips_the_random_state() -> None:
         ResumeCheckpoint(every_n_train_steps=0)
 
 
+def test_resume_checkpoint_keeps_its_defaults_through_the_cli_parser(tmp_path: Path) -> None:
+    # LightningCLI passes every argument of a callback explicitly, its declared defaults too.
+    from jsonargparse import ArgumentParser
+
+    from lightning_deepvision.callbacks import ResumeCheckpoint
+
+    parser = ArgumentParser()
+    parser.add_class_arguments(ResumeCheckpoint, "resume")
+    callback = parser.instantiate_classes(parser.parse_args([])).resume
+    assert callback.save_top_k == 0 and callback.save_last is True
+    assert callback._every_n_train_steps == 100
+    # ckpt_path="last" also looks in the run's other version directories (the CLI's layout).
+    old = tmp_path / "run" / "version_0" / "checkpoints"
+    old.mkdir(parents=True)
+    (old / "last-step.ckpt").write_bytes(b"")
+    (old / "last.ckpt").write_bytes(b"")
+    callback.dirpath = str(tmp_path / "run" / "version_1" / "checkpoints")
+    found = callback._find_last_checkpoints(SimpleNamespace())  # type: ignore[arg-type]
+    assert found == {str(old / "last-step.ckpt")}
+
+
 if __name__ == "__main__":
     arguments = sys.argv[1:]
     target = Path(arguments[0])
