@@ -69,6 +69,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 # What torchvision.io.decode_image reads (it tells JPEG, PNG, WebP and GIF apart by content).
 _TORCHVISION_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 _DECODER_DEPRECATION = "The image decoding and encoding capabilities of TorchVision are deprecated"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class ClassSetMismatchError(ValueError):
@@ -223,10 +224,11 @@ def decode_image_file(
 ) -> tv_tensors.Image:
     """Decode an image file to a ``uint8`` RGB ``tv_tensors.Image`` of shape ``3xHxW``.
 
-    JPEG, PNG, WebP and GIF files are read in one system call and decoded by
+    JPEG, WebP and GIF files are read in one system call and decoded by
     :func:`torchvision.io.decode_image` straight into a tensor (grey and CMYK JPEGs become RGB;
-    the format is told by content, so ImageNet's PNG saved as ``.JPEG`` works); other formats
-    (PGM, PPM, BMP, TIFF) and any file torchvision refuses go through
+    the format is told by content, so ImageNet's PNG saved as ``.JPEG`` is still a PNG); PNG
+    (see :func:`decode_with_torchvision`), the other formats (PGM, PPM, BMP, TIFF) and any file
+    torchvision refuses go through
     :func:`~lightning_deepvision.datasets.image_io.read_image`, which reports an undecodable
     file as :class:`CorruptImageError` naming it. Both decoders give the same pixels: the EXIF
     orientation is applied, 16-bit PNGs are rescaled to 8 bits (``v // 257``), alpha is dropped
@@ -280,10 +282,16 @@ def decode_with_torchvision(buffer: bytearray) -> tv_tensors.Image | None:
     Args:
         buffer: The file's bytes (writable, so that torch wraps them without a copy).
 
+    PNG is left to PIL (``None``): torchvision 0.29's PNG decoder crashes the process
+    (segmentation fault) on any error libpng reports inside the image data, as one flipped
+    bit gives, which no ``except`` can catch; a loader worker would die without naming the
+    file. PIL reports such a file as :class:`CorruptImageError`.
+
     Returns:
-        The ``uint8`` RGB image, or ``None`` where torchvision cannot decode the bytes.
+        The ``uint8`` RGB image, or ``None`` where torchvision cannot (or must not) decode the
+        bytes.
     """
-    if decode_image is None:
+    if decode_image is None or buffer.startswith(_PNG_SIGNATURE):
         return None
     try:
         with warnings.catch_warnings():

@@ -581,3 +581,19 @@ def test_non_utf8_folder_names(tmp_path: Path) -> None:
     folders, files = ImageFolderDataset(tree, "train"), ImageFiles(tree)
     assert os.fsdecode(b"\xff") in folders.classes and len(folders) == len(files) == 6
     assert all(folders[i]["image"].shape == files[i]["image"].shape for i in range(6))
+
+
+def test_png_with_corrupt_image_data_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """A flipped bit in a PNG's image data: torchvision 0.29 segfaults on it, PIL reports it."""
+    source = tmp_path / "source.png"
+    rgb = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(source)
+    data = bytearray(source.read_bytes())
+    idat = data.index(b"IDAT")
+    data[idat + 20] ^= 0x10
+    damaged = tmp_path / "damaged.jpg"  # named as ImageNet names its one PNG: told by content
+    damaged.write_bytes(bytes(data))
+    for decode in (read_image, decode_image_file):
+        with pytest.raises(CorruptImageError) as info:
+            decode(damaged)
+        assert info.value.path == damaged

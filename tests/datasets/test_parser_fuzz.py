@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -326,5 +327,41 @@ def test_mnist_idx_header(originals: dict[str, Path], tmp_path: Path) -> None:
     )
     def fuzz(data: bytes) -> None:
         _check(tmp_path / "idx", data, lambda p: read_idx_header(p, 3), (CorruptImageError,))
+
+    fuzz()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "TIFF", "GIF", "WEBP", "PPM"])
+def test_damaged_images_raise_only_corrupt_image_error(tmp_path: Path, fmt: str) -> None:
+    """Both decoders, on image files with bytes flipped and cut: decoded, or CorruptImageError."""
+    import numpy as np
+    from PIL import Image
+
+    from lightning_deepvision.datasets.image_folder import decode_image_file
+    from lightning_deepvision.datasets.image_io import read_image
+
+    source = tmp_path / f"source.{fmt.lower()}"
+    rgb = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(source, fmt)
+    full = source.read_bytes()
+    target = tmp_path / f"damaged.{fmt.lower()}"
+
+    @FUZZ
+    @given(
+        flips=st.lists(st.tuples(st.integers(0, len(full) - 1), st.integers(0, 255)), max_size=6),
+        cut=st.integers(0, len(full)),
+    )
+    def fuzz(flips: list[tuple[int, int]], cut: int) -> None:
+        data = bytearray(full)
+        for position, value in flips:
+            data[position] = value
+        target.write_bytes(bytes(data[:cut]))
+        for decode in (read_image, decode_image_file):
+            try:
+                image = decode(target)
+            except CorruptImageError as error:
+                assert error.path == target
+            else:
+                assert image.dtype == torch.uint8 and image.ndim == 3 and image.shape[0] == 3
 
     fuzz()

@@ -51,14 +51,14 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as F
 
 try:  # libjpeg-turbo / libpng through torchvision, straight to [C, H, W]
-    from torchvision.io import ImageReadMode, decode_jpeg, decode_png
+    from torchvision.io import ImageReadMode, decode_jpeg
 
     _TORCHVISION_DECODERS = True
 except ImportError:  # deprecated since torchvision 0.29 (TorchCodec replaces them): use PIL
     _TORCHVISION_DECODERS = False
 
 from lightning_deepvision.datasets.errors import CorruptImageError
-from lightning_deepvision.datasets.image_io import to_uint8
+from lightning_deepvision.datasets.image_io import _to_rgb
 
 __all__ = [
     "JPEG_FORMATS",
@@ -493,17 +493,18 @@ class SeqFile:
         """
         jpeg = self.image_format in JPEG_FORMATS
         try:
-            if not _TORCHVISION_DECODERS:
+            # PNG frames go to PIL: torchvision 0.29's PNG decoder crashes the process on
+            # corrupt image data (see image_folder.decode_with_torchvision).
+            if not _TORCHVISION_DECODERS or not jpeg:
                 with Image.open(io.BytesIO(data), formats=["JPEG" if jpeg else "PNG"]) as pil:
-                    return F.pil_to_tensor(pil.convert("RGB"))
+                    pil.load()
+                    return F.pil_to_tensor(_to_rgb(pil))
             buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-            decode = decode_jpeg if jpeg else decode_png
             with warnings.catch_warnings():
                 # torchvision 0.29 deprecates its decoders in favour of TorchCodec, which this
                 # library does not depend on; the warning concerns this module, not its users.
                 warnings.filterwarnings("ignore", _DECODER_DEPRECATION, DeprecationWarning)
-                # A 16-bit PNG frame is rescaled to 8 bits as every other decoder does.
-                return to_uint8(decode(buffer, mode=ImageReadMode.RGB))
+                return decode_jpeg(buffer, mode=ImageReadMode.RGB)
         except (RuntimeError, OSError, ValueError, SyntaxError) as err:
             kind = "JPEG" if jpeg else "PNG"
             raise CorruptSeqError(
