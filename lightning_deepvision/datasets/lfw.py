@@ -484,6 +484,11 @@ class LFWPairs(_LFWBase):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def path(self, index: int) -> str:
+        """The two image files of pair ``index`` as ``<path1>|<path2>`` (to trace predictions)."""
+        path1, path2, _, _ = self.pairs[index]
+        return f"{path1}|{path2}"
+
     def get_sample(self, index: int) -> dict[str, Any]:
         """Sample ``index``, transforms applied (``__getitem__`` applies ``on_bad_sample``)."""
         path1, path2, same, fold = self.pairs[index]

@@ -479,6 +479,7 @@ def test_length_and_splits(caltech_root: Path) -> None:
     train = CaltechPedestrian(caltech_root, "train")
     assert len(train) == 2 and train.videos == [("set00", "V000")]
     assert [train.frame_id(i) for i in range(2)] == [("set00", "V000", 29), ("set00", "V000", 59)]
+    assert train.path(1) == f"{caltech_root / 'set00' / 'V000.seq'}:59"
     test = CaltechPedestrian(caltech_root, "test")
     assert test.videos == [("set06", "V000")] and len(test) == 2
     # The training stride is configurable (frames s-1, 2s-1, ...); the test split is always 30.

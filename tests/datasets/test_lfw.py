@@ -202,6 +202,7 @@ def test_pairs_10fold_samples(lfw_root: Path) -> None:
     entry = ds.entries[0]
     assert path1 == lfw_image_path(lfw_root / "lfw", entry.name1, entry.number1)
     assert path2.name == f"{entry.name2}_{entry.number2:04d}.jpg"
+    assert ds.path(0) == f"{path1}|{path2}"
 
 
 def test_pairs_view1(lfw_root: Path) -> None:

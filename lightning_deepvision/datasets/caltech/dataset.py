@@ -523,6 +523,11 @@ class CaltechPedestrian(SkipsBadSamples):
         video = self._videos[entry.video]
         return video.set_name, video.name, entry.frame
 
+    def path(self, index: int) -> str:
+        """Where sample ``index`` lies: ``<.seq file>:<frame>`` (predictions are traced to it)."""
+        entry = self._frames[index]
+        return f"{self._videos[entry.video].seq}:{entry.frame}"
+
     def read_image(self, index: int) -> tv_tensors.Image:
         """The decoded frame of sample ``index`` (``uint8`` ``[3, H, W]``), no transforms."""
         entry = self._frames[index]
