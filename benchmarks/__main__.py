@@ -182,7 +182,7 @@ SPECS: dict[str, Spec] = {
         ],
     ),
     "switches": Spec(
-        ["--tiny", "--no-compile", "--batch-size", "32", "--steps", "6", "--rounds", "1"],
+        ["--tiny", "--no-compile", "--batch-size", "32", "--steps", "10", "--rounds", "2"],
         [
             Ratio(
                 f"{model} {switch} speed-up vs default",
