@@ -227,12 +227,7 @@ class AttributesTask(BaseTask):
         columns = None if self._columns is None else self._columns.to(logits.device)
         if columns is not None:
             logits = logits[:, columns]
-        self.log(
-            f"{stage}/loss",
-            self._loss(logits, targets, columns),
-            batch_size=targets.shape[0],
-            sync_dist=True,
-        )
+        self.log_mean(f"{stage}/loss", self._loss(logits, targets, columns), targets.shape[0])
         probabilities = logits.sigmoid()
         cast(MetricCollection, getattr(self, f"{stage}_metrics")).update(probabilities, targets)
         return probabilities

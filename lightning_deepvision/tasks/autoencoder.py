@@ -178,9 +178,7 @@ class AutoencoderTask(BaseTask):
     def _evaluate(self, stage: str, batch: Mapping[str, Tensor], batch_idx: int) -> None:
         images = batch["image"]
         out, reconstruction = self.reconstruct(images)
-        self.log(
-            f"{stage}/loss", self._loss(out, images), batch_size=images.shape[0], sync_dist=True
-        )
+        self.log_mean(f"{stage}/loss", self._loss(out, images), images.shape[0])
         metrics = cast(MetricCollection, getattr(self, f"{stage}_metrics"))
         metrics["reconstruction_error"].update(((reconstruction - images) ** 2).flatten(1).sum(1))
         pca = self.pca_reconstruct(images)

@@ -18,7 +18,7 @@ from lightning.fabric.utilities.types import _MAP_LOCATION_TYPE, _PATH
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from typing_extensions import Self
 
 from lightning_deepvision.models.registry import create_model
@@ -203,6 +203,33 @@ class BaseTask(LightningModule):
         return None
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def log_mean(self, name: str, value: torch.Tensor, weight: int) -> None:
+        """Log ``name`` as the ``weight``-weighted mean of ``value`` over the epoch and processes.
+
+        For evaluation losses: ``self.log(name, value, batch_size=n, sync_dist=True)`` is off
+        under DDP when the world size does not divide the evaluation set (Lightning 2.6 divides
+        the synced sum by the mean of the per-process batch counts, rounded down to an integer).
+        A torchmetrics ``MeanMetric`` syncs the sums of ``value·weight`` and of the weights
+        instead, so the logged mean equals one process's on any number of processes.
+        """
+        key = name.replace("/", "__")
+        means = self._modules.get("_mean_metrics")
+        if not isinstance(means, nn.ModuleDict):
+            means = self._mean_metrics = nn.ModuleDict()
+        if key not in means:
+            means[key] = MeanMetric().to(value.device)
+        metric = means[key]
+        assert isinstance(metric, MeanMetric)
+        metric.update(value.detach(), weight)
+        self.log(
+            name,
+            metric,
+            on_step=False,
+            on_epoch=True,
+            batch_size=weight,
+            metric_attribute=f"_mean_metrics.{key}",
+        )
+
     def _configure_heads_once(self) -> None:
         if not self.heads_configured:
             self.configure_heads()

@@ -221,7 +221,7 @@ class ClassificationTask(BaseTask):
         log_probs, features = self.classify(batch["image"])
         batch_size = labels.shape[0]
         loss = F.nll_loss(log_probs, labels)
-        self.log(f"{stage}/loss", loss, batch_size=batch_size, sync_dist=True)
+        self.log_mean(f"{stage}/loss", loss, batch_size)
         metrics = cast(MetricCollection, getattr(self, f"{stage}_metrics"))
         metrics.update(log_probs, labels)
         self.log_dict(metrics, batch_size=batch_size, prog_bar=stage == "val")

@@ -315,7 +315,7 @@ class ParsingTask(BaseTask):
         images, masks = batch["image"], batch["mask"]
         log_probs = self.log_probabilities(images, masks.shape[-2:])
         loss = F.nll_loss(log_probs, masks)
-        self.log(f"{stage}/loss", loss, batch_size=images.shape[0], sync_dist=True)
+        self.log_mean(f"{stage}/loss", loss, images.shape[0])
         predictions = log_probs.argmax(dim=1)
         cast(ParsingScores, getattr(self, f"{stage}_scores")).update(predictions, masks)
         if self._majority is not None and self._majority.shape == masks.shape[-2:]:

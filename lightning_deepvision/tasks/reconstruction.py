@@ -192,7 +192,7 @@ class ReconstructionTask(BaseTask):
             kept = {k: v[evaluated] for k, v in batch.items() if isinstance(v, Tensor)}
             kept_out = {k: v[evaluated] for k, v in out.items()}
             losses = self.losses(kept, kept_out)
-            self.log(f"{stage}/loss", losses["loss"], batch_size=count, sync_dist=True)
+            self.log_mean(f"{stage}/loss", losses["loss"], count)
             metrics = cast(MetricCollection, getattr(self, f"{stage}_metrics"))
             metrics.update(kept_out["reconstruction"].clamp(0, 1), kept["target"])
             self.log_dict(metrics, batch_size=count)
