@@ -362,7 +362,7 @@ class BaseTask(LightningModule):
         name, weight_decay = hp.optimizer, float(hp.weight_decay)
         optimizer: torch.optim.Optimizer
         if name == "sgd":
-            optimizer = torch.optim.SGD(
+            optimizer = LateStartSGD(
                 groups,
                 lr=float(hp.lr),
                 momentum=float(hp.momentum),
@@ -413,6 +413,38 @@ class BaseTask(LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+class LateStartSGD(torch.optim.SGD):
+    """``torch.optim.SGD`` whose fused kernel also takes parameters that start training late.
+
+    PyTorch's fused SGD step (2.14) needs every parameter of a step to have a momentum buffer,
+    or none to have one: a parameter frozen at first and trained later (``freeze_epochs``,
+    ``LayerwisePretraining``, a backbone unfrozen mid-run) has none while the others do, and
+    the kernel fails with "expected Tensor ... got NoneType". Such a parameter gets a zero
+    buffer before the step, which is exactly the for-loop SGD's first step (buffer = gradient)
+    when dampening is 0; with dampening the default implementation is kept.
+    """
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        """One SGD step (see the class docstring for the buffers of late-starting parameters)."""
+        loss = None
+        if closure is not None:  # Lightning's closure computes the gradients the check reads
+            with torch.enable_grad():
+                loss = closure()
+        if self.defaults.get("fused"):
+            for group in self.param_groups:
+                if not group["momentum"] or group["dampening"]:
+                    continue
+                trained = [p for p in group["params"] if p.grad is not None]
+                buffers = [self.state[p].get("momentum_buffer") for p in trained]
+                if any(b is not None for b in buffers) and any(b is None for b in buffers):
+                    for p, buffer in zip(trained, buffers, strict=True):
+                        if buffer is None:
+                            self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+        super().step()
+        return loss
 
 
 def fused_kernels(groups: list[dict[str, Any]]) -> bool | None:

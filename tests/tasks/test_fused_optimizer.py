@@ -48,3 +48,23 @@ def test_unsupported_parameters_keep_the_default_implementation() -> None:
     assert fused_kernels([{"params": [meta]}]) is None
     assert fused_kernels([{"params": []}]) is None
     assert fused_kernels([{"params": [nn.Parameter(torch.ones(2))]}]) is True
+
+
+def test_fused_sgd_takes_parameters_that_start_training_late() -> None:
+    # A parameter frozen for the first steps (freeze_epochs, layer-wise pre-training) has no
+    # momentum buffer when it starts; its first step must equal the for-loop SGD's.
+    torch.manual_seed(0)
+    task = VerificationTask(backbone="deepid2plus_tiny", num_identities=4, lr_schedule="none")
+    params = list(task.parameters())
+    reference = [p.detach().clone().requires_grad_() for p in params]
+    fused = optimizer_of(task)
+    plain = torch.optim.SGD(reference, lr=task.hp.lr, momentum=0.9, weight_decay=5e-4)
+    for step in range(3):
+        for index, (p, q) in enumerate(zip(params, reference, strict=True)):
+            late = index % 2 == 1 and step == 0
+            p.grad = None if late else torch.randn_like(p)
+            q.grad = None if late else p.grad.clone()
+        fused.step()
+        plain.step()
+    for p, q in zip(params, reference, strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
