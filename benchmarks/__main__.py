@@ -66,7 +66,7 @@ def step(compared: str) -> Ratio:
     return Ratio(compared, rf"plain loop [0-9.]+ ms.*?= ratio {NUMBER}", "<= 1.05")
 
 
-SMALL_STEPS = ["--steps", "6", "--rounds", "1"]
+SMALL_STEPS = ["--steps", "15", "--rounds", "3"]
 SPECS: dict[str, Spec] = {
     "training_step_overhead": Spec(
         [*SMALL_STEPS, "--batch-size", "32"], [step("VerificationTask (DeepID2+) / plain loop")]
