@@ -71,7 +71,7 @@ def test_module_without_forward_levels_gets_forward_only() -> None:
 
 
 def test_compile_model_from_the_command_line(tmp_path: Any) -> None:
-    from tests.recipes._support import run_recipe
+    from tests.recipes._support import SMALL_FACES, run_recipe
 
     cli = run_recipe(
         "deepid2plus",
@@ -79,15 +79,7 @@ def test_compile_model_from_the_command_line(tmp_path: Any) -> None:
         "--model.backbone=deepid2plus_tiny",
         "--trainer.callbacks+=lightning_deepvision.callbacks.CompileModel",
         "--trainer.callbacks.backend=eager",
-        "--data.num_train_identities=12",
-        "--data.images_per_train_identity=4",
-        "--data.num_eval_identities=20",
-        "--data.images_per_eval_identity=3",
-        "--data.pairs_per_fold=2",
-        "--data.identities_per_batch=4",
-        "--data.images_per_identity=2",
-        "--data.eval_batch_size=16",
-        "--data.num_workers=0",
+        *SMALL_FACES,
         tmp_path=tmp_path,
     )
     callbacks = [c for c in cli.trainer.callbacks if isinstance(c, CompileModel)]

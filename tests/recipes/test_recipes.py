@@ -8,21 +8,10 @@ import pytest
 import yaml
 
 from lightning_deepvision.testing import write_identity_folder, write_lfw
-from tests.recipes._support import RECIPES, run_recipe
+from tests.recipes._support import RECIPES, SMALL_FACES, run_recipe
 
 NAMES = ["deepid2plus", "deepid2"]
-# Small synthetic data so each run takes seconds; everything else is the recipe's own.
-SMALL_DATA = [
-    "--data.num_train_identities=12",
-    "--data.images_per_train_identity=4",
-    "--data.num_eval_identities=20",
-    "--data.images_per_eval_identity=3",
-    "--data.pairs_per_fold=2",
-    "--data.identities_per_batch=4",
-    "--data.images_per_identity=2",
-    "--data.eval_batch_size=16",
-    "--data.num_workers=0",
-]
+SMALL_DATA = SMALL_FACES
 
 
 def run(name: str, subcommand: str, *extra: str, tmp_path: Path):

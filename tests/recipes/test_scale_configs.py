@@ -17,7 +17,7 @@ from lightning.pytorch.cli import instantiate_class
 from lightning.pytorch.strategies import DDPStrategy
 
 from lightning_deepvision.cli import main
-from tests.recipes._support import RECIPES
+from tests.recipes._support import RECIPES, SMALL_FACES
 
 SCALE = RECIPES / "configs" / "scale"
 RECIPE_CONFIGS = sorted(
@@ -147,17 +147,7 @@ def test_launch_scripts_are_valid_bash(script: str) -> None:
 @pytest.mark.slow
 def test_ddp_config_fits_two_cpu_processes(tmp_path: Path) -> None:
     """The DDP overlay really trains: 2 gloo processes, one fast_dev_run step each."""
-    small = [
-        "--data.num_train_identities=12",
-        "--data.images_per_train_identity=4",
-        "--data.num_eval_identities=20",
-        "--data.images_per_eval_identity=3",
-        "--data.pairs_per_fold=2",
-        "--data.identities_per_batch=4",
-        "--data.images_per_identity=2",
-        "--data.eval_batch_size=16",
-        "--data.num_workers=0",
-    ]
+    small = SMALL_FACES
     command = [
         sys.executable,
         str(RECIPES / "deepid2plus.py"),

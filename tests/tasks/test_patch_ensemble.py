@@ -7,19 +7,11 @@ import torch
 
 from lightning_deepvision.tasks import PatchEnsembleTask
 from lightning_deepvision.tasks.patch_selection import greedy_patch_selection
-from tests.recipes._support import run_recipe
+from tests.recipes._support import SMALL_FACES, run_recipe
 
 TINY = [
     "--model.patch_net=deepid2_tiny",
-    "--data.num_train_identities=12",
-    "--data.images_per_train_identity=4",
-    "--data.num_eval_identities=20",
-    "--data.images_per_eval_identity=3",
-    "--data.pairs_per_fold=2",
-    "--data.identities_per_batch=4",
-    "--data.images_per_identity=2",
-    "--data.eval_batch_size=16",
-    "--data.num_workers=0",
+    *SMALL_FACES,
 ]
 
 
