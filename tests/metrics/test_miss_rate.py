@@ -10,6 +10,7 @@ from lightning_deepvision.metrics import (
     LogAverageMissRate,
     log_average_miss_rate,
     miss_rate_curve,
+    miss_rate_matching,
 )
 from lightning_deepvision.metrics import functional as F
 from lightning_deepvision.metrics import miss_rate as M
@@ -204,7 +205,7 @@ def test_matches_reference_on_random_images(name: str) -> None:
 def test_pair_slices_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
     detections, ground_truth = random_set(seed=3, n=60)
     whole = miss_rate_curve(detections, ground_truth)
-    monkeypatch.setattr(M, "_PAIR_BUDGET", 50)
+    monkeypatch.setattr(miss_rate_matching, "_PAIR_BUDGET", 50)
     sliced = miss_rate_curve(detections, ground_truth)
     assert torch.equal(whole.fppi, sliced.fppi) and torch.equal(whole.miss_rate, sliced.miss_rate)
     assert whole.log_average_miss_rate == sliced.log_average_miss_rate
