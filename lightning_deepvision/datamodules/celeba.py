@@ -33,7 +33,8 @@ class CelebADataModule(VerificationDataModule):
     validation and test verify LFW pairs (``lfw_root``), the papers' protocol.
 
     ``partition="official"`` uses ``list_eval_partition.txt``; ``"identity"`` the paper's
-    identity-disjoint split (first 8 k identities train, next 1 k val, the rest test).
+    identity-disjoint split by identity number (first 8,000 identities train, next 1,000 val,
+    last 1,000 test; ``identity_split`` sets the counts).
     ``align=True`` warps each face by the similarity that maps its five landmarks to the
     canonical positions (:class:`~lightning_deepvision.transforms.alignment.FaceAlignment`),
     as DeepID-style crops are taken; otherwise the image is centre-cropped by
@@ -43,7 +44,8 @@ class CelebADataModule(VerificationDataModule):
         root: CelebA root (either layout, see :class:`~lightning_deepvision.datasets.CelebA`).
         target: ``"attributes"`` or ``"identity"``.
         partition: ``"official"`` or ``"identity"``.
-        identity_split: Train and val fractions of the identities for ``"identity"``.
+        identity_split: Numbers of identities ``(train, val, test)`` for ``"identity"``
+            (see :class:`~lightning_deepvision.datasets.CelebA`).
         image_set: ``"aligned"`` or ``"wild"`` images.
         align: Align faces from their landmarks before cropping.
         lfw_root: LFW root holding ``pairs.txt`` (``target="identity"``).
@@ -63,7 +65,7 @@ class CelebADataModule(VerificationDataModule):
         root: str | Path,
         target: Literal["attributes", "identity"] = "attributes",
         partition: Literal["official", "identity"] = "official",
-        identity_split: tuple[float, float] = (0.8, 0.1),
+        identity_split: tuple[int, int, int] = (8000, 1000, 1000),
         image_set: Literal["aligned", "wild"] = "aligned",
         align: bool = False,
         lfw_root: str | Path | None = None,
@@ -81,7 +83,11 @@ class CelebADataModule(VerificationDataModule):
         self.root = Path(root)
         self.target = target
         self.partition = partition
-        self.identity_split = (float(identity_split[0]), float(identity_split[1]))
+        self.identity_split = (
+            int(identity_split[0]),
+            int(identity_split[1]),
+            int(identity_split[2]),
+        )
         self.image_set = image_set
         self.align = align
         self.lfw_root = Path(lfw_root) if lfw_root is not None else None

@@ -131,6 +131,23 @@ def _check_same_images(table: CelebATable, reference: CelebATable) -> None:
         raise MalformedAnnotationError(table.path, line, text, expected)
 
 
+def _identity_counts(split: Sequence[int]) -> tuple[int, int, int]:
+    """``identity_split`` as three counts, checked (a positive train count, no negatives)."""
+    values = tuple(split)
+    if len(values) != 3 or any(float(v) != int(v) for v in values):
+        raise ValueError(
+            "identity_split must be three numbers of identities (train, val, test), e.g. the "
+            f"paper's (8000, 1000, 1000), got {tuple(split)}"
+        )
+    train, val, test = (int(v) for v in values)
+    if train < 1 or val < 0 or test < 0:
+        raise ValueError(
+            f"identity_split needs at least one training identity and no negative count, got "
+            f"{tuple(split)}"
+        )
+    return train, val, test
+
+
 class CelebA(SkipsBadSamples):
     """CelebA images with their attributes, identities, boxes and landmarks.
 
@@ -157,8 +174,12 @@ class CelebA(SkipsBadSamples):
         partition: ``"official"`` (``list_eval_partition.txt``) or ``"identity"``: the paper's
             identity-disjoint split (LNet+ANet §3: the first 8 k identities train the nets, the
             next 1 k the attribute classifiers, the last 1 k test), identities in increasing id.
-        identity_split: Fractions of the identities in train and val for ``"identity"`` (the
-            rest is test); ``(0.8, 0.1)`` by default, 8,141 / 1,018 / 1,018 of CelebA's 10,177.
+        identity_split: Numbers of identities ``(train, val, test)`` for ``"identity"``: train
+            takes the first ``train`` identities in increasing id, val the next ``val``, test
+            the last ``test``; identities between val and test are left out. ``(8000, 1000,
+            1000)`` by default, the paper's counts: of CelebA's 10,177, ids 1-8,000 train,
+            8,001-9,000 val, 9,178-10,177 test, and the 177 ids 9,001-9,177 are unused (the
+            paper's "last 1 K" is the end of the id range).
         checksum: Verify each annotation file read (and ``img_align_celeba.zip`` if present)
             against its published MD5.
         on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
@@ -176,6 +197,8 @@ class CelebA(SkipsBadSamples):
     Raises:
         DatasetNotFoundError: The image folder or an annotation file is missing.
         MalformedAnnotationError: A malformed file, or files listing different images.
+        ValueError: ``partition="identity"`` asks for more identities than
+            ``identity_CelebA.txt`` holds.
         MissingImageError: An image of the split is not on disk.
         ChecksumError: With ``checksum=True``, a file differs from the published release.
     """
@@ -190,7 +213,7 @@ class CelebA(SkipsBadSamples):
         transforms: Callable[[dict[str, Any]], Any] | None = None,
         image_set: Literal["aligned", "wild"] = "aligned",
         partition: Literal["official", "identity"] = "official",
-        identity_split: tuple[float, float] = (0.8, 0.1),
+        identity_split: tuple[int, int, int] = (8000, 1000, 1000),
         checksum: bool = False,
         on_bad_sample: OnBadSample = "raise",
     ) -> None:
@@ -204,12 +227,7 @@ class CelebA(SkipsBadSamples):
             raise ValueError(f"image_set must be 'aligned' or 'wild', got {image_set!r}")
         if partition not in ("official", "identity"):
             raise ValueError(f"partition must be 'official' or 'identity', got {partition!r}")
-        train_part, val_part = (float(f) for f in identity_split)
-        if not (train_part > 0 and val_part >= 0 and train_part + val_part < 1):
-            raise ValueError(
-                f"identity_split must be two fractions (train, val) summing below 1, got "
-                f"{identity_split}"
-            )
+        counts = _identity_counts(identity_split)
         self.root = Path(root)
         self.split = split
         self.target = tuple(targets)
@@ -228,7 +246,7 @@ class CelebA(SkipsBadSamples):
         reference = next(iter(tables.values()))
         for table in tables.values():
             _check_same_images(table, reference)
-        rows = self._split_rows(tables, partition, (train_part, val_part))
+        rows = self._split_rows(tables, partition, counts)
         self._lines = torch.from_numpy(rows.astype(np.int32) + reference.first_row_line)
         self._referenced_by = str(reference.path)
         self.names: np.ndarray = reference.names[rows]
@@ -267,19 +285,26 @@ class CelebA(SkipsBadSamples):
                 raise ChecksumError(path, CELEBA_MD5[path.name], actual)
 
     def _split_rows(
-        self, tables: dict[str, CelebATable], partition: str, fractions: tuple[float, float]
+        self, tables: dict[str, CelebATable], partition: str, counts: tuple[int, int, int]
     ) -> np.ndarray:
         size = len(next(iter(tables.values())).names)
         if self.split == "all":
             return np.arange(size)
         if partition == "official":
             return np.flatnonzero(tables["partition"].values[:, 0] == PARTITION_VALUES[self.split])
-        ids = tables["identity"].values[:, 0]
-        people = np.unique(ids)
-        train_end = round(fractions[0] * len(people))
-        val_end = train_end + round(fractions[1] * len(people))
-        bounds = {"train": (0, train_end), "val": (train_end, val_end), "test": (val_end, None)}
-        low, high = bounds[self.split]
+        table = tables["identity"]
+        ids = table.values[:, 0]
+        people = np.unique(ids)  # sorted: the split goes by identity number
+        train, val, test = counts
+        if train + val + test > len(people):
+            raise ValueError(
+                f"{table.path} lists {len(people)} identities, but partition='identity' asks "
+                f"for {train} + {val} + {test} = {train + val + test} (identity_split "
+                f"{counts}): pass smaller counts, e.g. identity_split=[{max(1, len(people) - 2)}, "
+                "1, 1]"
+            )
+        bounds = {"train": (0, train), "val": (train, train + val)}
+        low, high = bounds.get(self.split, (len(people) - test, len(people)))
         return np.flatnonzero(np.isin(ids, people[low:high]))
 
     def _check_images(self) -> None:

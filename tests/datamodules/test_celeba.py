@@ -55,3 +55,32 @@ def test_identity_batches_and_lfw_pairs(roots: tuple[Path, Path]) -> None:
     without = CelebADataModule(roots[0], target="identity", **LOADER)
     with pytest.raises(ValueError, match="lfw_root"):
         without.setup("validate")
+
+
+def test_identity_partition_counts(roots: tuple[Path, Path]) -> None:
+    # write_celeba: 10 people x 3 images; the paper's rule with small counts: 6 / 2 / the last 1.
+    data = CelebADataModule(
+        roots[0],
+        partition="identity",
+        identity_split=(6, 2, 1),
+        batch_size=4,
+        input_size=(55, 47),
+        **LOADER,
+    )
+    data.setup("fit")
+    assert len(data.dataset("train")) == 18 and len(data.dataset("val")) == 6
+    data.setup("test")
+    assert len(data.dataset("test")) == 3
+    people = CelebADataModule(
+        roots[0],
+        target="identity",
+        partition="identity",
+        identity_split=(6, 2, 1),
+        lfw_root=roots[1],
+        lfw_val_split="10fold",
+        **LOADER,
+    )
+    people.setup("fit")
+    assert people.num_classes == 6
+    with pytest.raises(ValueError, match="lists 10 identities"):
+        CelebADataModule(roots[0], partition="identity", **LOADER).setup("fit")

@@ -101,15 +101,51 @@ def test_parser_agrees_with_torchvision(celeba_roots: dict[str, Path]) -> None:
         assert torch.equal(torch.from_numpy(ours.values.astype(np.int64)), theirs.data.long())
 
 
-def test_identity_partition_is_identity_disjoint(celeba_roots: dict[str, Path]) -> None:
-    root = celeba_roots["torchvision"]
-    parts = {
-        s: set(CelebA(root, s, target="identity", partition="identity").identities.tolist())
+def _identity_parts(root: Path, counts: tuple[int, int, int]) -> dict[str, list[int]]:
+    return {
+        s: sorted(
+            set(
+                CelebA(
+                    root, s, target="identity", partition="identity", identity_split=counts
+                ).identities.tolist()
+            )
+        )
         for s in ("train", "val", "test")
     }
-    assert not parts["train"] & parts["val"] and not parts["val"] & parts["test"]
-    assert len(parts["train"]) == 8 and len(parts["val"]) == 1 and len(parts["test"]) == 1
-    assert max(parts["train"]) < min(parts["val"]) < min(parts["test"])  # in id order
+
+
+@pytest.mark.parametrize("layout", ["torchvision", "archive"])
+def test_identity_partition_counts_by_identity_number(
+    celeba_roots: dict[str, Path], layout: str
+) -> None:
+    # write_celeba: ids 1..10, 3 images each, shuffled over the files.
+    parts = _identity_parts(celeba_roots[layout], (5, 2, 2))
+    # The paper's rule: first N train, next M val, the last K test; id 8 is left out.
+    assert parts == {"train": [1, 2, 3, 4, 5], "val": [6, 7], "test": [9, 10]}
+    assert (
+        len(CelebA(celeba_roots[layout], "test", partition="identity", identity_split=(5, 2, 2)))
+        == 6
+    )
+    # Counts that use every identity leave no gap.
+    assert _identity_parts(celeba_roots[layout], (8, 1, 1)) == {
+        "train": list(range(1, 9)),
+        "val": [9],
+        "test": [10],
+    }
+
+
+def test_identity_partition_asks_for_more_identities_than_the_file_has(
+    celeba_roots: dict[str, Path],
+) -> None:
+    root = celeba_roots["torchvision"]
+    # The default is the paper's 8,000 / 1,000 / 1,000: far more than the fixture's 10 people.
+    with pytest.raises(ValueError, match=r"identity_CelebA.txt lists 10 identities.*10000"):
+        CelebA(root, "train", partition="identity")
+    with pytest.raises(ValueError, match=r"lists 10 identities.*5 \+ 3 \+ 3 = 11"):
+        CelebA(root, "test", partition="identity", identity_split=(5, 3, 3))
+    for bad in ((0.8, 0.1), (0, 1, 1), (5, -1, 1), (0.5, 1, 1)):
+        with pytest.raises(ValueError, match="identity_split"):
+            CelebA(root, "train", partition="identity", identity_split=bad)  # type: ignore[arg-type]
 
 
 def test_not_found_names_every_missing_file(tmp_path: Path) -> None:
