@@ -12,7 +12,7 @@ from lightning_deepvision.datasets.celeba_annotations import CELEBA_ATTRIBUTES
 from lightning_deepvision.datasets.synthetic import ATTRIBUTE_NAMES
 from lightning_deepvision.testing import write_celeba
 from lightning_deepvision.testing.lfw_attributes import write_lfw_attributes
-from tests.recipes._support import run_recipe
+from tests.recipes._support import RECIPES, SMALL_FACES, run_recipe
 
 NAMES = ["celeba_attributes", "attributes_transfer"]
 SMALL_DATA = [
@@ -116,3 +116,32 @@ def test_transfer_recipe_from_the_deepid2_checkpoint(tmp_path: Path) -> None:
         now = cli.model.backbone.state_dict()
         changed = [not torch.equal(v, now[k]) for k, v in original.items()]
         assert not any(changed) if freeze == "true" else any(changed)
+
+
+def test_anet_pretrained_on_identities_then_fine_tuned_on_attributes(tmp_path: Path) -> None:
+    # Stage 1 (configs/deepid2_anet.yaml): ANet as the VerificationTask backbone on identities.
+    variant = RECIPES / "configs" / "deepid2_anet.yaml"
+    source = run_recipe(
+        "deepid2", "fit", "--config", str(variant), *SMALL_FACES, tmp_path=tmp_path / "ids"
+    )
+    assert type(source.model.backbone).__name__ == "ANet"
+    assert source.model.hparams.verification_loss == "l2+"
+    path = tmp_path / "anet_identities.ckpt"
+    source.trainer.save_checkpoint(path)
+    trained = {k: v.clone() for k, v in source.model.backbone.state_dict().items()}
+    # Stage 2: the attribute recipe starts from those weights; with a zero learning rate the
+    # step leaves them as loaded, frozen or not, so equality shows they were carried over.
+    for freeze in ("true", "false"):
+        cli = run_recipe(
+            "celeba_attributes",
+            "fit",
+            *SMALL_DATA,
+            f"--model.init_from={path}",
+            f"--model.freeze_backbone={freeze}",
+            "--model.lr=0.0",
+            tmp_path=tmp_path / freeze,
+        )
+        now = cli.model.backbone.state_dict()
+        assert set(now) == set(trained)
+        assert all(torch.equal(trained[k], now[k]) for k in trained)
+        assert cli.model.head.out_features == len(ATTRIBUTE_NAMES)
