@@ -7,7 +7,9 @@ of the State of the Art", TPAMI 2012. Modules:
 - :mod:`.vbb`: :func:`read_vbb`, the video annotations (scipy reads them);
 - :mod:`.bbgt`: :func:`read_bbgt`, per-frame text annotations (the improved annotations of
   Zhang et al., CVPR 2016);
-- :mod:`.dataset`: :class:`CaltechPedestrian` (frames and boxes), the evaluation settings and
+- :mod:`.dataset`: :class:`CaltechPedestrian` (frames and boxes);
+- :mod:`.layout`: the splits, the evaluated frames and the annotation folders;
+- :mod:`.evaluation`: the evaluation's labels, :func:`caltech_ignore` and
   :func:`evaluation_ground_truth` (the input of ``metrics.miss_rate``);
 - :mod:`.windows`: :class:`CaltechWindows`, window-classifier training samples.
 """
