@@ -31,7 +31,8 @@ from lightning_deepvision.datasets.errors import (
     MissingImageError,
 )
 from lightning_deepvision.datasets.image_io import read_image
-from lightning_deepvision.datasets.lfw import _LFWBase, _positive_int
+from lightning_deepvision.datasets.lfw_layout import _LFWBase
+from lightning_deepvision.datasets.lfw_lists import _positive_int
 from lightning_deepvision.datasets.parsing_masks import (
     InvalidMaskError,
     check_mask_size,
