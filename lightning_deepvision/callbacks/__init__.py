@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         DetectionFramesLogger,
         MissRateCurveLogger,
     )
+    from lightning_deepvision.callbacks.face_window_threshold import FaceWindowThreshold
     from lightning_deepvision.callbacks.filter_grid import FilterGridLogger
     from lightning_deepvision.callbacks.host_memory import (
         ReuseHostMemory,
@@ -47,6 +48,7 @@ __all__ = [
     "CompactModelSummary",
     "CompileModel",
     "DetectionFramesLogger",
+    "FaceWindowThreshold",
     "FilterGridLogger",
     "LabelledImagesData",
     "LayerwisePretraining",
@@ -90,6 +92,7 @@ _LAZY = {
     "DetectionFramesLogger": "detection_frames",
     "MissRateCurveLogger": "detection_frames",
     "ReconstructionGridLogger": "reconstruction_grid",
+    "FaceWindowThreshold": "face_window_threshold",
 }
 
 

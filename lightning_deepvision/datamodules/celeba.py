@@ -17,6 +17,7 @@ from lightning_deepvision.datasets.celeba_annotations import CELEBA_ATTRIBUTES
 from lightning_deepvision.datasets.lfw import LFWPairs
 from lightning_deepvision.transforms import face_transforms
 from lightning_deepvision.transforms.alignment import FaceAlignment
+from lightning_deepvision.transforms.face_boxes import FaceBox
 
 #: The sample entries the attribute task reads (``index`` traces predictions to files).
 ATTRIBUTE_KEYS: tuple[str, ...] = ("image", "attributes", "index")
@@ -159,6 +160,29 @@ class CelebADataModule(VerificationDataModule):
         if self.align:
             return _TransformThenKeep(preset, ATTRIBUTE_KEYS)
         return KeepKeys(ATTRIBUTE_KEYS, preset)
+
+    def face_window_dataset(self, split: str = "val") -> Dataset[Any]:
+        """``split``'s images preprocessed for evaluation, each with its face ``boxes``.
+
+        The box is ``list_bbox_celeba.txt``'s for the in-the-wild images and the five
+        landmarks' extent, enlarged to the face, for the aligned ones
+        (:class:`~lightning_deepvision.transforms.face_boxes.FaceBox`), moved with the image by
+        the preprocessing: what LNet's face-window threshold is chosen against
+        (:class:`~lightning_deepvision.callbacks.FaceWindowThreshold`).
+        """
+        # FaceAlignment also needs the landmarks of the in-the-wild images.
+        wild = self.image_set == "wild"
+        targets: list[Any] = ["bbox", "landmarks"] if wild and self.align else ["bbox"]
+        preset = self.image_transforms(train=False)
+        return CelebA(
+            self.root,
+            split,  # type: ignore[arg-type]
+            target=targets if wild else "landmarks",
+            transforms=_TransformThenKeep(v2.Compose([preset, FaceBox()]), ("image", "boxes")),
+            image_set=self.image_set,
+            partition=self.partition,
+            identity_split=self.identity_split,
+        )
 
     def train_sampler(self, dataset: Dataset[Any]) -> Sampler[int] | None:  # type: ignore[override]
         """Identity-balanced batches for identities; shuffled images for attributes."""

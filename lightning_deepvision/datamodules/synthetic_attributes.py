@@ -9,10 +9,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
+from torchvision.transforms import v2
 
 from lightning_deepvision.datamodules.base import BaseDataModule, KeepKeys
 from lightning_deepvision.datasets.synthetic import ATTRIBUTE_NAMES, SyntheticFaces
 from lightning_deepvision.transforms import face_transforms
+from lightning_deepvision.transforms.face_boxes import FaceBox
 
 #: The sample entries the attribute task reads.
 ATTRIBUTE_KEYS: tuple[str, ...] = ("image", "attributes")
@@ -146,6 +148,21 @@ class SyntheticAttributesDataModule(BaseDataModule):
         workers = self.num_workers if self.num_workers > 1 else 0
         images, attributes = render_attributes(faces, num_workers=workers)
         return AttributeTensors(images, attributes, transforms)
+
+    def face_window_dataset(self, split: str = "val") -> Dataset[Any]:
+        """``split``'s faces preprocessed for evaluation, each with its face ``boxes``.
+
+        The box spans the face parts of the rendered parsing mask
+        (:class:`~lightning_deepvision.transforms.face_boxes.FaceBox`): the reference LNet's
+        face-window threshold is chosen against
+        (:class:`~lightning_deepvision.callbacks.FaceWindowThreshold`).
+        """
+        faces = self.faces(split)
+        faces.transforms = KeepKeys(
+            ("image", "mask"),
+            v2.Compose([face_transforms(self.input_size, train=False), FaceBox()]),
+        )
+        return faces
 
     def predict_files_transform(self) -> Callable[[Any], Any]:
         """The evaluation face preprocessing, for the images of ``predict_root``."""

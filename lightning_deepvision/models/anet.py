@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +22,7 @@ from lightning_deepvision.models.layers import LocallySharedConv2d
 from lightning_deepvision.models.layers.classifier import LinearClassifierNet
 from lightning_deepvision.models.registry import register_model
 
-__all__ = ["ANet", "LNet", "LNetANet", "patch_windows"]
+__all__ = ["ANet", "LNet", "LNetANet", "patch_windows", "windows_from_response"]
 
 
 def patch_windows(
@@ -142,7 +143,10 @@ class LNet(LinearClassifierNet):
     image-level attribute tags it is fine-tuned on, through output layers removed afterwards;
     :meth:`face_window` then proposes the face as the box of the positions where the
     channel-averaged C5 response exceeds ``threshold`` of its maximum (the paper thresholds the
-    averaged response map, with the threshold chosen on 2,000 images).
+    averaged response map, with the threshold chosen on 2,000 images:
+    :func:`~lightning_deepvision.models.lnet_threshold.select_face_window_threshold` picks it
+    by the windows' overlap with known face boxes). The threshold is saved in the
+    ``state_dict`` (``face_threshold``), so a chosen one travels with the checkpoint.
 
     Args:
         in_chans: Input channels.
@@ -151,6 +155,8 @@ class LNet(LinearClassifierNet):
         threshold: Fraction of the maximum averaged C5 response that marks the face.
         num_classes: Outputs of the linear classifier on the pooled C5 features.
     """
+
+    face_threshold: Tensor
 
     def __init__(
         self,
@@ -164,7 +170,8 @@ class LNet(LinearClassifierNet):
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
         c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in (96, 256, 384, 384, 256))
-        self.threshold = float(threshold)
+        # float64 keeps a chosen threshold such as 0.15 exact (it is compared, not computed).
+        self.register_buffer("face_threshold", torch.tensor(float(threshold), dtype=torch.float64))
         self.trunk = nn.Sequential(
             nn.Conv2d(in_chans, c1, 11, stride=stem_stride, padding=2),
             nn.ReLU(inplace=True),
@@ -186,6 +193,37 @@ class LNet(LinearClassifierNet):
         """C5 averaged over positions, ``(B, C5)``."""
         return self.trunk(x).mean(dim=(2, 3))
 
+    @property
+    def threshold(self) -> float:
+        """Fraction of the peak averaged C5 response that marks the face."""
+        return float(self.face_threshold)
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"threshold must be in [0, 1), got {value}")
+        self.face_threshold.fill_(float(value))
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # Checkpoints written before the threshold was saved keep the constructor's.
+        state_dict.setdefault(prefix + "face_threshold", self.face_threshold.detach().clone())
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def response(self, x: Tensor) -> Tensor:
+        """The channel-averaged C5 response map, ``(B, h, w)``."""
+        return self.trunk(x).mean(dim=1)
+
     def face_window(self, x: Tensor) -> Tensor:
         """Face boxes ``(B, 4)`` as ``x1, y1, x2, y2`` in input pixels, from the C5 response.
 
@@ -193,22 +231,41 @@ class LNet(LinearClassifierNet):
         the box spans the cells above it, mapped back to the input. An image whose response is
         all zero gets the whole image.
         """
-        response = self.trunk(x).mean(dim=1)  # (B, h, w)
-        batch, h, w = response.shape
-        peak = response.flatten(1).amax(dim=1).view(batch, 1, 1)
-        keep = (response >= self.threshold * peak) & (peak > 0)
-        rows, cols = keep.any(dim=2), keep.any(dim=1)
-        index_h = torch.arange(h, device=x.device).expand(batch, h)
-        index_w = torch.arange(w, device=x.device).expand(batch, w)
-        y1 = torch.where(rows, index_h, h).amin(dim=1)
-        y2 = torch.where(rows, index_h, -1).amax(dim=1) + 1
-        x1 = torch.where(cols, index_w, w).amin(dim=1)
-        x2 = torch.where(cols, index_w, -1).amax(dim=1) + 1
-        empty = ~keep.flatten(1).any(dim=1)
-        y1, x1 = torch.where(empty, 0, y1), torch.where(empty, 0, x1)
-        y2, x2 = torch.where(empty, h, y2), torch.where(empty, w, x2)
-        scale_y, scale_x = x.shape[-2] / h, x.shape[-1] / w
-        return torch.stack((x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y), 1).float()
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        return windows_from_response(self.response(x), self.face_threshold.view(1), size)[0]
+
+
+def windows_from_response(
+    response: Tensor, thresholds: Tensor, image_size: Sequence[int]
+) -> Tensor:
+    """LNet's face windows ``(T, B, 4)`` (``x1, y1, x2, y2`` in image pixels), one per threshold.
+
+    Liu et al., ICCV 2015, §2.1: the averaged response map is thresholded (here at each of
+    ``thresholds`` times each image's peak) and the window spans the cells above it, mapped
+    back to the image; a map that is all zero gives the whole image. Every threshold is
+    evaluated from the same map, so choosing among them costs one forward pass.
+
+    Args:
+        response: Averaged response maps ``(B, h, w)`` (:meth:`LNet.response`).
+        thresholds: ``(T,)`` fractions of the peak.
+        image_size: ``(height, width)`` of the image the maps come from.
+    """
+    batch, h, w = response.shape
+    levels = thresholds.to(response).view(-1, 1, 1, 1)
+    peak = response.flatten(1).amax(dim=1).view(1, batch, 1, 1)
+    keep = (response.unsqueeze(0) >= levels * peak) & (peak > 0)  # (T, B, h, w)
+    rows, cols = keep.any(dim=3), keep.any(dim=2)
+    index_h = torch.arange(h, device=response.device).expand_as(rows)
+    index_w = torch.arange(w, device=response.device).expand_as(cols)
+    y1 = torch.where(rows, index_h, h).amin(dim=2)
+    y2 = torch.where(rows, index_h, -1).amax(dim=2) + 1
+    x1 = torch.where(cols, index_w, w).amin(dim=2)
+    x2 = torch.where(cols, index_w, -1).amax(dim=2) + 1
+    empty = ~keep.flatten(2).any(dim=2)
+    y1, x1 = torch.where(empty, 0, y1), torch.where(empty, 0, x1)
+    y2, x2 = torch.where(empty, h, y2), torch.where(empty, w, x2)
+    scale_y, scale_x = image_size[0] / h, image_size[1] / w
+    return torch.stack((x1 * scale_x, y1 * scale_y, x2 * scale_x, y2 * scale_y), 2).float()
 
 
 class LNetANet(LinearClassifierNet):

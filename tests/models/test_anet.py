@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from lightning_deepvision.models import create_model
-from lightning_deepvision.models.anet import ANet, LNet, LNetANet, patch_windows
+from lightning_deepvision.models.anet import (
+    ANet,
+    LNet,
+    LNetANet,
+    patch_windows,
+    windows_from_response,
+)
 from lightning_deepvision.models.layers import LocallySharedConv2d
+from lightning_deepvision.models.lnet_threshold import select_face_window_threshold
 
 
 def test_anet_has_the_paper_layers() -> None:
@@ -78,3 +85,46 @@ def test_lnet_anet_crops_then_describes(tmp_path) -> None:
 def test_no_pretrained_weights() -> None:
     with pytest.raises(ValueError, match="no pretrained"):
         create_model("anet", pretrained=True)
+
+
+def test_threshold_selection_keeps_the_window_that_matches_the_face_boxes() -> None:
+    lnet = LNet(width=0.05, stem_stride=2, threshold=0.5)
+    # A response map of 16x16 cells for 64x64 images (4 pixels a cell): background 0.1, the
+    # face (cells 4..11, pixels 16..48) 0.4, its centre (cells 6..9, pixels 24..40) 1.0.
+    response = torch.full((16, 16), 0.1)
+    response[4:12, 4:12] = 0.4
+    response[6:10, 6:10] = 1.0
+    lnet.response = lambda x: response.expand(len(x), 16, 16)  # type: ignore[method-assign]
+    faces = torch.tensor([[16.0, 16.0, 48.0, 48.0]]).expand(5, 4)
+    batches = [(torch.zeros(3, 3, 64, 64), faces[:3]), (torch.zeros(2, 3, 64, 64), faces[3:])]
+    choice = select_face_window_threshold(lnet, batches, num_images=4)
+    # 0.05 and 0.10 keep the background (the whole image), 0.15-0.40 the face, above 0.40 the
+    # centre only; ties go to the lowest threshold.
+    assert choice.threshold == 0.15 and lnet.threshold == pytest.approx(0.15)
+    assert choice.num_images == 4  # the first four images only
+    iou = dict(zip(choice.candidates, choice.mean_iou, strict=True))
+    assert iou[0.1] == pytest.approx(1024 / 4096) and iou[0.4] == pytest.approx(1.0)
+    assert iou[0.5] == pytest.approx(256 / 1024) and iou[0.95] == pytest.approx(256 / 1024)
+    # The chosen threshold is part of the state, so a checkpoint keeps it.
+    fresh = LNet(width=0.05, stem_stride=2, threshold=0.5)
+    fresh.load_state_dict(lnet.state_dict())
+    assert fresh.threshold == pytest.approx(0.15)
+    # A state written before the threshold was saved still loads (the constructor's stays).
+    old = {k: v for k, v in lnet.state_dict().items() if k != "face_threshold"}
+    fresh.load_state_dict(old)
+    assert fresh.threshold == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="candidates"):
+        select_face_window_threshold(lnet, batches, candidates=[0.2, 1.5])
+    with pytest.raises(ValueError, match="no images"):
+        select_face_window_threshold(lnet, [])
+    with pytest.raises(ValueError, match="one x1, y1, x2, y2 box per image"):
+        select_face_window_threshold(lnet, [(torch.zeros(2, 3, 64, 64), faces[:3])])
+
+
+def test_windows_for_several_thresholds_match_face_window() -> None:
+    lnet = LNet(width=0.05, stem_stride=2, threshold=0.3)
+    x = torch.rand(2, 3, 64, 56)
+    windows = windows_from_response(lnet.response(x), torch.tensor([0.3, 0.9]), (64, 56))
+    torch.testing.assert_close(windows[0], lnet.face_window(x))
+    lnet.threshold = 0.9
+    torch.testing.assert_close(windows[1], lnet.face_window(x))
