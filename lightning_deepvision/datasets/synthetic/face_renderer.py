@@ -84,7 +84,8 @@ def render_face(
         frontal: Render the canonical view instead: yaw 0, neutral illumination
             (:data:`~lightning_deepvision.datasets.synthetic.NEUTRAL_ILLUMINATION`), neutral
             expression, no occlusion, centred, plain background, no noise. It depends on
-            ``(seed, identity)`` only.
+            ``(seed, identity)`` only (and on ``yaw`` when given: the canonical conditions seen
+            from that pose).
         yaw: Render the same image at this yaw (degrees) instead of the drawn one, everything
             else unchanged: the same face seen from several cameras, as in Multi-PIE's
             multi-view recordings (for MVP's view targets).
@@ -109,7 +110,8 @@ def render_face(
     height, width = check_size(size)
     ident = identity_params(seed, identity)
     if frontal:
-        return _render(ident, FRONTAL, height, width, None)
+        canonical = FRONTAL if yaw is None else dataclasses.replace(FRONTAL, yaw=float(yaw))
+        return _render(ident, canonical, height, width, None)
     nuis, rng = draw_nuisance(seed, identity, sample)
     if yaw is not None or illumination is not None:
         # Replaced after the draw, so the rest of the nuisance (and the noise) stays the same.
