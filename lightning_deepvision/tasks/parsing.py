@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, cast
 
@@ -9,10 +10,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_deepvision.datasets.face_parts import hflip_permutation
 from lightning_deepvision.metrics.parsing import ParsingScores, parsing_scores
 from lightning_deepvision.models.parsing import LabelMapAutoencoder
 from lightning_deepvision.models.registry import model_accepts
 from lightning_deepvision.tasks.base import BaseTask, OptimizerName, SchedulerName
+from lightning_deepvision.transforms.parsing import ORIGINAL_MASK_KEY
 
 __all__ = ["ParsingTask"]
 
@@ -43,6 +46,14 @@ class ParsingTask(BaseTask):
     features, mean squared error) before the parsing loss takes over, as the paper pre-trains
     its deep autoencoders without labels.
 
+    **Mirror test view** (``flip_test``): evaluation and prediction average the per-pixel
+    probabilities of the image and of its mirror, whose map is mirrored back with the left and
+    right classes swapped (:func:`~lightning_deepvision.datasets.face_parts.hflip_permutation`
+    of the class names), as the DeepID nets use a face and its flip as two test views (Sun,
+    Wang, Tang, CVPR 2014). A convolutional network is not mirror-equivariant (stride-2 grids
+    and nearest up-sampling sit differently on the two sides) and, early in training, often
+    learns one side's thin parts before the other's; the average labels both sides alike.
+
     **Metrics** (per stage, over the whole epoch): ``{stage}/miou``, ``pixel_accuracy``,
     ``iou_<class>`` and ``f1_<class>`` under the class names, ``f1_overall`` (HELEN's
     F-measure over brows, eyes, nose and mouth = lips + inner mouth; see
@@ -67,6 +78,7 @@ class ParsingTask(BaseTask):
         code_weight: Weight of the image-code → label-code loss (backbones with ``encode``).
         prior_mix: Share of the prior's log-probabilities in the evaluated prediction.
         image_pretrain_epochs: Epochs of image auto-encoder pre-training at the start of fit.
+        flip_test: Average each evaluated and predicted map with its mirror's (one more forward).
         report_baselines: Log the two baselines' mIoU.
         optimizer: As in :class:`~lightning_deepvision.tasks.BaseTask` (Adam by default).
         lr: Learning rate.
@@ -97,6 +109,7 @@ class ParsingTask(BaseTask):
         code_weight: float = 0.1,
         prior_mix: float = 0.5,
         image_pretrain_epochs: int = 0,
+        flip_test: bool = False,
         report_baselines: bool = True,
         optimizer: OptimizerName = "adam",
         lr: float = 1e-3,
@@ -169,6 +182,8 @@ class ParsingTask(BaseTask):
     def build_scores(self) -> None:
         """The per-stage :class:`ParsingScores` (and the baseline's) under the class names."""
         names = self.class_names
+        if self.hp.get("flip_test"):
+            hflip_permutation(names)  # a left_/right_ class without its twin: say so now
         components = self.hp.components
         for stage in _STAGES:
             setattr(self, f"{stage}_scores", ParsingScores(names, components))
@@ -209,7 +224,22 @@ class ParsingTask(BaseTask):
         return logits
 
     def log_probabilities(self, images: Tensor, size: Sequence[int] | None = None) -> Tensor:
-        """Per-pixel log-probabilities, mixed with the shape prior's when it is on."""
+        """Per-pixel log-probabilities (shape prior mixed in), averaged with the mirror's.
+
+        With ``flip_test`` the result is the log of the mean probability of the image's map and
+        of its mirror's map mirrored back with the left/right classes swapped.
+        """
+        log_probs = self._single_view_log_probabilities(images, size)
+        if not self.hp.get("flip_test"):
+            return log_probs
+        mirrored = self._single_view_log_probabilities(images.flip(-1), size).flip(-1)
+        # Channel c of the mirror's map is class c of the mirror image, class perm[c] here.
+        table = torch.tensor(hflip_permutation(self.class_names), device=mirrored.device)
+        return torch.logaddexp(log_probs, mirrored[:, table]) - math.log(2.0)
+
+    def _single_view_log_probabilities(
+        self, images: Tensor, size: Sequence[int] | None = None
+    ) -> Tensor:
         log_probs = self(images, size).log_softmax(dim=1)
         if self.shape_prior_net is None or not self.hp.prior_mix:
             return log_probs
@@ -311,17 +341,43 @@ class ParsingTask(BaseTask):
         """Fix the majority baseline from the training labels counted in this run."""
         self._on_eval_start()
 
-    def _evaluate(self, stage: str, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def _evaluate(self, stage: str, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         images, masks = batch["image"], batch["mask"]
         log_probs = self.log_probabilities(images, masks.shape[-2:])
         loss = F.nll_loss(log_probs, masks)
         self.log_mean(f"{stage}/loss", loss, images.shape[0])
         predictions = log_probs.argmax(dim=1)
-        cast(ParsingScores, getattr(self, f"{stage}_scores")).update(predictions, masks)
+        scores = cast(ParsingScores, getattr(self, f"{stage}_scores"))
+        majority = cast(ParsingScores, getattr(self, f"{stage}_majority_scores"))
+        originals = batch.get(ORIGINAL_MASK_KEY)
+        if originals is not None:
+            self._score_at_original_size(log_probs, cast(list[Tensor], originals), scores, majority)
+            return {"prediction": predictions, "mask": masks}
+        scores.update(predictions, masks)
         if self._majority is not None and self._majority.shape == masks.shape[-2:]:
-            baseline = self._majority.expand_as(masks)
-            cast(ParsingScores, getattr(self, f"{stage}_majority_scores")).update(baseline, masks)
+            majority.update(self._majority.expand_as(masks), masks)
         return {"prediction": predictions, "mask": masks}
+
+    def _score_at_original_size(
+        self,
+        log_probs: Tensor,
+        originals: list[Tensor],
+        scores: ParsingScores,
+        majority: ParsingScores,
+    ) -> None:
+        """Score each map resized back to its image's own size (as HELEN papers report).
+
+        The log-probabilities are resized bilinearly before the arg-max (finer borders than
+        resizing the label map); the majority baseline's map is resized with nearest labels.
+        """
+        for k, original in enumerate(originals):
+            truth = original.to(device=log_probs.device, dtype=torch.int64)[None]
+            size = tuple(truth.shape[-2:])
+            resized = F.interpolate(log_probs[k : k + 1], size=size, mode="bilinear")
+            scores.update(resized.argmax(dim=1), truth)
+            if self._majority is not None:
+                baseline = F.interpolate(self._majority[None, None].float(), size=size)
+                majority.update(baseline[:, 0].long(), truth)
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """Accumulate the scores of a validation batch; the maps go to callbacks (overlays)."""

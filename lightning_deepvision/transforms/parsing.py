@@ -21,7 +21,10 @@ from lightning_deepvision.datasets.face_parts import HELEN_LABELS, hflip_permuta
 from lightning_deepvision.transforms._sample import SampleToImage, jittered_crop
 from lightning_deepvision.transforms.faces import FACE_MEAN, FACE_STD, FaceHorizontalFlip
 
-__all__ = ["SampleToMask", "parsing_transforms"]
+__all__ = ["ORIGINAL_MASK_KEY", "KeepOriginalMask", "SampleToMask", "parsing_transforms"]
+
+#: The sample entry holding the label map at the image's own size (scoring at original size).
+ORIGINAL_MASK_KEY = "original_mask"
 
 
 class SampleToMask(v2.Transform):
@@ -40,6 +43,30 @@ class SampleToMask(v2.Transform):
                 mask = tv_tensors.Mask(torch.as_tensor(mask, dtype=torch.int64))
             return {**sample, "mask": mask}
         return sample
+
+
+class KeepOriginalMask:
+    """Copy a sample's ``mask`` to ``original_mask``, a plain ``uint8`` tensor, before resizing.
+
+    HELEN papers score label maps at each image's original size, while the network sees a
+    resized face. A plain tensor in a sample that holds an ``Image`` is passed through by every
+    v2 transform, so the copy keeps the original size; ``uint8`` keeps large maps small in a
+    batch.
+
+    Raises:
+        ValueError: If the mask holds a label outside ``0..255``.
+    """
+
+    def __call__(self, sample: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the sample with ``original_mask`` added (unchanged when it has no mask)."""
+        if "mask" not in sample:
+            return dict(sample)
+        mask = torch.as_tensor(sample["mask"]).as_subclass(torch.Tensor)
+        if mask.numel() and (int(mask.min()) < 0 or int(mask.max()) > 255):
+            raise ValueError(
+                f"mask labels {int(mask.min())}..{int(mask.max())} do not fit in uint8 (0..255)"
+            )
+        return {**sample, ORIGINAL_MASK_KEY: mask.to(torch.uint8)}
 
 
 def parsing_transforms(

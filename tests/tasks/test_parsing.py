@@ -101,6 +101,36 @@ def test_image_autoencoder_pretraining_comes_first(tmp_path: Path) -> None:
     assert "train/cross_entropy" in seen[1]
 
 
+def test_flip_test_labels_a_face_and_its_mirror_alike() -> None:
+    from lightning_deepvision.datasets.face_parts import HFLIP_LABEL_PERMUTATION
+
+    perm = list(HFLIP_LABEL_PERMUTATION)
+    images = torch.randn(2, 3, 32, 28)
+    for flip_test in (False, True):
+        torch.manual_seed(0)
+        task = ParsingTask(
+            backbone="cross_modality_parsing_tiny",
+            num_classes=11,
+            class_names=list(HELEN_LABELS),
+            flip_test=flip_test,
+        ).eval()
+        with torch.no_grad():
+            plain = task.log_probabilities(images)
+            mirror = task.log_probabilities(images.flip(-1))
+        # The mirror's map, mirrored back with left and right classes swapped.
+        back = mirror.flip(-1)[:, perm]
+        assert torch.allclose(back, plain, atol=1e-5) == flip_test
+        if flip_test:
+            torch.testing.assert_close(plain.exp().sum(1), torch.ones(2, 32, 28))
+    with pytest.raises(ValueError, match="no mirror class"):
+        ParsingTask(
+            backbone="cross_modality_parsing_tiny",
+            num_classes=2,
+            class_names=["background", "left_ear"],
+            flip_test=True,
+        )
+
+
 def test_class_weights_enter_the_loss() -> None:
     task = ParsingTask(
         backbone="cross_modality_parsing_tiny", num_classes=3, class_weights=[0, 0, 1]
@@ -153,3 +183,33 @@ def test_real_layouts_fit_and_test(kind: str, tmp_path: Path) -> None:
     assert task.hparams.num_classes == classes and len(task.class_names) == classes
     assert 0.0 <= result["test/miou"] <= 1.0 and "test/miou_background_baseline" in result
     assert ("test/f1_overall" in result) == (kind == "helen")
+
+
+def test_scores_at_each_images_original_size(tmp_path: Path) -> None:
+    from lightning_deepvision.datasets import HelenParsing
+
+    root = write_helen(tmp_path / "helen", counts=(2, 3, 1), image_size=(40, 30))
+    options = {"input_size": (32, 32), "score_at_original_size": True, **LOADER}
+    data = HelenDataModule(str(root), **options)  # type: ignore[arg-type]
+    data.setup("validate")
+    batch = next(iter(data.val_dataloader()))
+    assert batch["mask"].shape == (3, 32, 32)
+    originals = batch["original_mask"]
+    truth = [HelenParsing(str(root), "val")[k]["mask"] for k in range(3)]
+    assert [tuple(m.shape) for m in originals] == [(40, 30)] * 3
+    for original, mask in zip(originals, truth, strict=True):
+        assert torch.equal(original.long(), mask.as_subclass(torch.Tensor))
+    task = ParsingTask(
+        backbone="cross_modality_parsing_tiny", num_classes=11, class_names=list(HELEN_LABELS)
+    ).eval()
+    with torch.no_grad():
+        task._evaluate("val", batch)
+    confusion = task.val_scores.confmat  # type: ignore[attr-defined]
+    # Every pixel of the three 40x30 maps was scored, each against its own label.
+    assert int(confusion.sum()) == 3 * 40 * 30
+    torch.testing.assert_close(
+        confusion.sum(1), sum(torch.bincount(t.flatten(), minlength=11) for t in truth)
+    )
+    trainer = quiet_trainer(fast_dev_run=True, default_root_dir=tmp_path)
+    (result,) = trainer.test(task, datamodule=data, verbose=False)
+    assert 0.0 <= result["test/miou"] <= 1.0

@@ -55,3 +55,28 @@ def test_evaluation_resizes_with_nearest_labels() -> None:
     assert set(out["mask"].unique().tolist()) == {0, LEFT_EYE}  # no blended labels
     with pytest.raises(ValueError, match="scale_jitter"):
         parsing_transforms(scale_jitter=1.0)
+
+
+def _synthetic_face() -> dict[str, torch.Tensor]:
+    from lightning_deepvision.datasets.synthetic.face_renderer import render_face
+
+    # The canonical frontal view (no yaw, no occluder) draws every part on both sides.
+    face = render_face(3, 0, (64, 56), frontal=True)
+    return {"image": tv_tensors.Image(face["image"]), "mask": tv_tensors.Mask(face["mask"])}
+
+
+def test_mirror_twice_is_identity_and_swaps_class_counts() -> None:
+    from lightning_deepvision.datasets.face_parts import HFLIP_LABEL_PERMUTATION
+    from lightning_deepvision.transforms.faces import FaceHorizontalFlip
+
+    sample = _synthetic_face()
+    mirror = FaceHorizontalFlip(p=1.0)
+    once = mirror(dict(sample))
+    twice = mirror(dict(once))
+    assert torch.equal(twice["image"], sample["image"])
+    assert torch.equal(twice["mask"], sample["mask"])
+    before = torch.bincount(sample["mask"].flatten(), minlength=11)
+    after = torch.bincount(once["mask"].as_subclass(torch.Tensor).flatten(), minlength=11)
+    # Each class of the mirror has exactly the pixels of its twin before the mirror.
+    assert torch.equal(after, before[list(HFLIP_LABEL_PERMUTATION)])
+    assert before[LEFT_EYE] > 0 and before[RIGHT_EYE] > 0
