@@ -50,9 +50,10 @@ class ParsingTask(BaseTask):
     probabilities of the image and of its mirror, whose map is mirrored back with the left and
     right classes swapped (:func:`~lightning_deepvision.datasets.face_parts.hflip_permutation`
     of the class names), as the DeepID nets use a face and its flip as two test views (Sun,
-    Wang, Tang, CVPR 2014). A convolutional network is not mirror-equivariant (stride-2 grids
-    and nearest up-sampling sit differently on the two sides) and, early in training, often
-    learns one side's thin parts before the other's; the average labels both sides alike.
+    Wang, Tang, CVPR 2014). Mirrored training faces make a network mirror-symmetric only on
+    average, not filter by filter: a few epochs in, it may have learned one side's thin parts
+    (a brow one or two pixels high) and not yet the other's. The average labels both sides
+    alike, exactly: the map of a mirrored face is the mirrored map, left and right swapped.
 
     **Metrics** (per stage, over the whole epoch): ``{stage}/miou``, ``pixel_accuracy``,
     ``iou_<class>`` and ``f1_<class>`` under the class names, ``f1_overall`` (HELEN's
