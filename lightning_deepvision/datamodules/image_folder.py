@@ -17,6 +17,7 @@ from lightning_deepvision.transforms.classification import (
     IMAGENET_STD,
     classification_transforms,
 )
+from lightning_deepvision.transforms.classification_batch import NormalizeBatch
 
 __all__ = ["ImageFolderDataModule", "StackCrops", "ten_crop_transforms"]
 
@@ -42,6 +43,7 @@ def ten_crop_transforms(
     resize_size: int,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    batch_normalize: bool = False,
 ) -> v2.Compose:
     """AlexNet's test-time crops (Krizhevsky et al., NIPS 2012, §4.1).
 
@@ -50,10 +52,16 @@ def ten_crop_transforms(
     patches in all), and averaging the predictions made by the network's softmax layer on the
     ten patches." The image is rescaled and centre-cropped to ``resize_size`` and normalised as
     in :func:`~lightning_deepvision.transforms.classification_transforms`, then cut into the ten
-    ``crop_size`` patches, stacked along a new first axis.
+    ``crop_size`` patches, stacked along a new first axis; with ``batch_normalize`` they stay
+    ``uint8`` for :class:`~lightning_deepvision.transforms.classification_batch.NormalizeBatch`.
     """
     square = classification_transforms(
-        crop_size=resize_size, resize_size=resize_size, train=False, mean=mean, std=std
+        crop_size=resize_size,
+        resize_size=resize_size,
+        train=False,
+        mean=mean,
+        std=std,
+        batch_normalize=batch_normalize,
     )
     return v2.Compose([square, v2.TenCrop(crop_size), StackCrops()])
 
@@ -81,11 +89,19 @@ class ImageFolderDataModule(DatasetDataModule):
         mean: Normalisation mean per channel.
         std: Normalisation standard deviation per channel.
         ten_crop_test: Test on the ten crops (predictions averaged) instead of the centre one.
+        batch_normalize: The loaders give ``uint8`` crops (with each training image's colour
+            shift in ``batch["lighting"]``), and :meth:`on_after_batch_transfer` turns them
+            into the normalised ``float32`` input on the batch's device (see
+            :mod:`~lightning_deepvision.transforms.classification_batch`): the same input to
+            float rounding, a quarter of the bytes between loader workers and to the GPU, and
+            no float arithmetic in the workers. A loader read outside a ``Trainer`` then gives
+            ``uint8`` images; :attr:`normalize_batch` converts them.
         **kwargs: Loader options of :class:`~lightning_deepvision.datamodules.BaseDataModule`.
 
     Attributes:
         classes: Class names in label order (read from the first split indexed).
         num_classes: ``len(classes)``, for the task's classifier.
+        normalize_batch: The batch step of ``batch_normalize`` (``None`` without it).
     """
 
     dataset_class: ClassVar[Callable[..., Dataset[Any]]] = ImageFolderDataset
@@ -100,6 +116,7 @@ class ImageFolderDataModule(DatasetDataModule):
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         ten_crop_test: bool = False,
+        batch_normalize: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(root=root, **kwargs)
@@ -116,6 +133,8 @@ class ImageFolderDataModule(DatasetDataModule):
         self.mean = tuple(mean)
         self.std = tuple(std)
         self.ten_crop_test = ten_crop_test
+        self.batch_normalize = batch_normalize
+        self.normalize_batch = NormalizeBatch(self.mean, self.std) if batch_normalize else None
 
     def split_of(self, stage: str) -> str:
         """The split folder a stage reads: ``test`` (and predict) fall back to ``val``."""
@@ -137,7 +156,9 @@ class ImageFolderDataModule(DatasetDataModule):
     def transforms(self, stage: str) -> Callable[[Any], Any]:
         """AlexNet's training augmentation, centre crop, or the ten crops for the test."""
         if stage == "test" and self.ten_crop_test:
-            return ten_crop_transforms(self.image_size, self.resize_size, self.mean, self.std)
+            return ten_crop_transforms(
+                self.image_size, self.resize_size, self.mean, self.std, self.batch_normalize
+            )
         return classification_transforms(
             crop_size=self.image_size,
             resize_size=self.resize_size,
@@ -145,7 +166,12 @@ class ImageFolderDataModule(DatasetDataModule):
             mean=self.mean,
             std=self.std,
             lighting_std=self.lighting_std,
+            batch_normalize=self.batch_normalize,
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """With ``batch_normalize``, the ``uint8`` batch to the network input, on its device."""
+        return batch if self.normalize_batch is None else self.normalize_batch(batch)
 
     @property
     def classes(self) -> list[str]:

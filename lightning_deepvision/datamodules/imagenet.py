@@ -36,6 +36,8 @@ class ImageNetDataModule(ImageFolderDataModule):
         mean: Normalisation mean per channel.
         std: Normalisation standard deviation per channel.
         ten_crop_test: Test on the ten crops, predictions averaged.
+        batch_normalize: Colour noise and normalisation per batch on its device, after the
+            loader (see :class:`~lightning_deepvision.datamodules.ImageFolderDataModule`).
         **kwargs: Loader options of :class:`~lightning_deepvision.datamodules.BaseDataModule`.
     """
 
@@ -51,6 +53,7 @@ class ImageNetDataModule(ImageFolderDataModule):
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         ten_crop_test: bool = False,
+        batch_normalize: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -62,6 +65,7 @@ class ImageNetDataModule(ImageFolderDataModule):
             mean=mean,
             std=std,
             ten_crop_test=ten_crop_test,
+            batch_normalize=batch_normalize,
             **kwargs,
         )
 

@@ -23,6 +23,7 @@ from lightning_deepvision.transforms.classification import (
     ResizeSquareCrop,
     classification_transforms,
 )
+from lightning_deepvision.transforms.classification_batch import DrawLighting, NormalizeBatch
 from lightning_deepvision.transforms.detection import (
     DETECTION_MEAN,
     DETECTION_STD,
@@ -54,9 +55,11 @@ __all__ = [
     "IMAGENET_STD",
     "PER_BOX_KEYS",
     "TIGHT_FACE_TEMPLATE",
+    "DrawLighting",
     "FaceAlignment",
     "FaceHorizontalFlip",
     "LightingNormalize",
+    "NormalizeBatch",
     "PCALighting",
     "ResizeSquareCrop",
     "SampleToMask",

@@ -115,3 +115,28 @@ def test_classification_task_fits_and_tests_on_a_folder(tmp_path: Path) -> None:
     assert task.hparams.num_classes == 3
     results = trainer.test(task, datamodule=data)[0]
     assert 0.0 <= results["test/accuracy"] <= 1.0
+
+
+def test_batch_normalize_moves_uint8_and_gives_the_same_input(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "tree", splits=("train", "val", "test"))
+    options = dict(image_size=24, resize_size=32, batch_size=4, num_workers=0)
+    deferred = ImageFolderDataModule(root, batch_normalize=True, ten_crop_test=True, **options)
+    plain = ImageFolderDataModule(root, ten_crop_test=True, **options)
+    for data in (deferred, plain):
+        data.setup("fit")
+        data.setup("test")
+    for stage in ("train", "val", "test"):
+        torch.manual_seed(stage == "train")
+        raw = next(iter(getattr(deferred, f"{stage}_dataloader")()))
+        torch.manual_seed(stage == "train")
+        expected = next(iter(getattr(plain, f"{stage}_dataloader")()))["image"]
+        assert raw["image"].dtype == torch.uint8  # a quarter of the bytes through the loader
+        assert ("lighting" in raw) == (stage == "train")
+        batch = deferred.on_after_batch_transfer(raw, 0)
+        assert "lighting" not in batch and batch["image"].shape == expected.shape
+        torch.testing.assert_close(batch["image"], expected, rtol=0, atol=2e-6)
+    assert plain.on_after_batch_transfer(expected, 0) is expected  # the default: no batch step
+    task = ClassificationTask(backbone="test_resnet")
+    trainer = quiet_trainer(fast_dev_run=True)
+    trainer.fit(task, datamodule=deferred)  # the trainer calls the batch step
+    assert 0.0 <= trainer.test(task, datamodule=deferred)[0]["test/accuracy"] <= 1.0
