@@ -11,14 +11,14 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 from torchvision.transforms import v2
 
 from lightning_deepvision.datamodules.base import BaseDataModule, KeepKeys
-from lightning_deepvision.datasets.multipie import MultiPIE
+from lightning_deepvision.datasets.multipie import TARGET_VIEWS, MultiPIE, TargetView
 
 __all__ = ["MultiPIEDataModule", "ReferenceFlag", "ViewReconstructionDataModule"]
 
@@ -67,7 +67,8 @@ class ViewReconstructionDataModule(BaseDataModule):
         image_size: Network input ``(height, width)``.
         in_chans: 1 (grey, as FIP and MVP) or 3.
         crop_size: Centre crop ``(height, width)`` before resizing; ``None``: none.
-        target_view: ``"canonical"`` (FIP) or ``"random"`` (MVP: another pose of the image).
+        target_view: ``"canonical"`` (FIP), ``"random"`` (MVP: another pose of the image) or
+            ``"random_canonical"`` (MVP: the person from another pose, canonical conditions).
         lda_reference_images: Training images appended to validation and test for the LDA
             (the first ones, i.e. whole training people; 0: none, and no LDA).
         seed: Seed of the evaluation sets' random target views.
@@ -84,7 +85,7 @@ class ViewReconstructionDataModule(BaseDataModule):
         image_size: tuple[int, int] = (32, 32),
         in_chans: int = 1,
         crop_size: tuple[int, int] | None = None,
-        target_view: Literal["canonical", "random"] = "canonical",
+        target_view: TargetView = "canonical",
         lda_reference_images: int = 1000,
         seed: int = 0,
         **kwargs: Any,
@@ -92,8 +93,8 @@ class ViewReconstructionDataModule(BaseDataModule):
         super().__init__(**kwargs)
         if in_chans not in (1, 3):
             raise ValueError(f"in_chans must be 1 or 3, got {in_chans}")
-        if target_view not in ("canonical", "random"):
-            raise ValueError(f"target_view must be 'canonical' or 'random', got {target_view!r}")
+        if target_view not in TARGET_VIEWS:
+            raise ValueError(f"target_view must be one of {TARGET_VIEWS}, got {target_view!r}")
         if lda_reference_images < 0:
             raise ValueError(f"lda_reference_images must be >= 0, got {lda_reference_images}")
         self.image_size = (int(image_size[0]), int(image_size[1]))

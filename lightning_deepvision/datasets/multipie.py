@@ -101,7 +101,9 @@ MULTIPIE_PROTOCOLS: dict[str, dict[str, Any]] = {
 }
 
 Split = Literal["all", "train", "test"]
-TargetView = Literal["canonical", "random"]
+TargetView = Literal["canonical", "random", "random_canonical"]
+#: The target modes (see :class:`MultiPIE`).
+TARGET_VIEWS: tuple[str, ...] = ("canonical", "random", "random_canonical")
 
 _SESSION = re.compile(r"session(\d{2})")
 _CAMERA = re.compile(r"(\d{2})_(\d)")
@@ -187,7 +189,8 @@ class MultiPIE(SkipsBadSamples):
     ``session``, ``camera`` (int64 index into :data:`CAMERAS`), ``target`` (the same subject,
     session and recording seen by ``target_camera`` under ``target_illumination``: the canonical
     view FIP reconstructs; with ``target_view="random"`` another selected camera, the same shot,
-    for MVP), ``target_yaw`` (float32) and ``path``.
+    for MVP; with ``"random_canonical"`` another selected camera under ``target_illumination``,
+    MVP's identity-preserving target), ``target_yaw`` (float32) and ``path``.
 
     Args:
         root: Directory holding ``session01/`` … ``session04/``.
@@ -207,9 +210,10 @@ class MultiPIE(SkipsBadSamples):
         train_subjects: Subjects (lowest ids first) of the ``"train"`` split.
         target_camera: Camera of the canonical view (frontal 05_1).
         target_illumination: Shot of the canonical view; ``None`` keeps the input's shot.
-        target_view: ``"canonical"`` or ``"random"`` (a selected camera drawn per sample).
-        target_seed: With ``"random"``, draw each index's camera from this seed (the same every
-            epoch, for evaluation); ``None`` draws anew each time from torch's generator.
+        target_view: ``"canonical"``, ``"random"`` or ``"random_canonical"`` (a selected
+            camera drawn per sample; the input's shot, or ``target_illumination``).
+        target_seed: With a random target view, draw each index's camera from this seed (the
+            same every epoch, for evaluation); ``None`` draws anew each time from torch's generator.
         skip_invalid: Skip (and count in :attr:`skipped`) files whose name breaks the scheme
             and images without their canonical view, instead of raising.
         on_bad_sample: ``"raise"`` (default) or ``"skip"``: what an unreadable image file does
@@ -271,8 +275,8 @@ class MultiPIE(SkipsBadSamples):
         for name in expressions or ():
             if name not in EXPRESSIONS:
                 raise ValueError(f"unknown expression {name!r}; expressions: {list(EXPRESSIONS)}")
-        if target_view not in ("canonical", "random"):
-            raise ValueError(f"target_view must be 'canonical' or 'random', got {target_view!r}")
+        if target_view not in TARGET_VIEWS:
+            raise ValueError(f"target_view must be one of {TARGET_VIEWS}, got {target_view!r}")
         if target_illumination is not None and not 0 <= target_illumination < NUM_SHOTS:
             raise ValueError(f"target_illumination must be in 0..{NUM_SHOTS - 1} or None")
         self.root = Path(root)
@@ -426,6 +430,12 @@ class MultiPIE(SkipsBadSamples):
         shot = record.shot if self.target_illumination is None else self.target_illumination
         return record.key(camera=camera or self.target_camera, shot=shot)
 
+    def _view_key(self, record: _Record, camera: str) -> tuple[int, int, int, str, int]:
+        """The key of ``record`` seen by ``camera`` in the random target modes."""
+        if self.target_view == "random_canonical":
+            return self._target_key(record, camera)
+        return record.key(camera=camera)
+
     def _target_path(self, record: _Record) -> Path:
         subject, session, recording, camera, shot = self._target_key(record)
         name = f"{subject:03d}_{session:02d}_{recording:02d}_{camera.replace('_', '')}_{shot:02d}"
@@ -454,8 +464,11 @@ class MultiPIE(SkipsBadSamples):
         return len(self.records)
 
     def _random_target(self, index: int, record: _Record) -> str:
-        """A camera among the selected ones that saw the same shot."""
-        choices = [c for c in self._cameras if record.key(camera=c) in self._files]
+        """A camera among the selected ones that saw the target's shot."""
+        # The canonical camera's view was checked at construction: never an empty choice.
+        choices = [c for c in self._cameras if self._view_key(record, c) in self._files] or [
+            self.target_camera
+        ]
         if self.target_seed is None:
             return choices[int(torch.randint(len(choices), ()).item())]
         return random.Random(self.target_seed * 1_000_003 + index).choice(choices)
@@ -467,7 +480,7 @@ class MultiPIE(SkipsBadSamples):
         if self.target_view == "canonical":
             target_key = self._target_key(record)
         else:
-            target_key = record.key(camera=self._random_target(index, record))
+            target_key = self._view_key(record, self._random_target(index, record))
         target_path = self._files[target_key]
         sample: dict[str, Any] = {
             "image": read_image(path),

@@ -15,6 +15,7 @@ follow specs §11 (32×32 grey input) with 512-unit hidden layers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +32,8 @@ MULTIPIE_YAWS: tuple[float, ...] = (-45.0, -30.0, -15.0, 0.0, 15.0, 30.0, 45.0)
 class MVP(nn.Module):
     """Identity neurons, view neurons and a view-conditioned output layer.
 
-    ``x → h1 = ReLU(W1 x)``; identity neurons ``h_id = ReLU(W_id h1)`` (the identity features);
+    ``x → h1 = ReLU(W1 x̂)``, ``x̂`` the image standardised to zero mean and unit variance
+    (``standardize``); identity neurons ``h_id = ReLU(W_id h1)`` (the identity features);
     view neurons ``h_v = ReLU(W_v h1)`` predict the input's view (``view_logits``); the
     output ``Ŷ = W_out ReLU(W_dec [h_id, e_view])`` is the face at the requested view, whose
     code ``e_view`` is a learned embedding of the view index (one per entry of ``yaws``).
@@ -43,6 +45,12 @@ class MVP(nn.Module):
         identity_dim: Identity neurons (the identity features).
         view_dim: View neurons, and the width of the requested-view code.
         yaws: The views the model renders and recognises, in degrees.
+        standardize: Standardise each input image (zero mean, unit variance) before the
+            first layer. Fully connected neurons on raw intensities spend their capacity on
+            the exposure and contrast of the image; standardised, the view neurons learn the
+            pose at all (their cross-entropy stayed at ``log 7`` on the synthetic faces
+            without it) and the identity neurons identify better. The output is not
+            standardised: it renders the target's intensities.
 
     Attributes:
         num_features: ``identity_dim``.
@@ -57,6 +65,7 @@ class MVP(nn.Module):
         identity_dim: int = 512,
         view_dim: int = 64,
         yaws: Sequence[float] = MULTIPIE_YAWS,
+        standardize: bool = True,
     ) -> None:
         super().__init__()
         if not yaws:
@@ -68,6 +77,7 @@ class MVP(nn.Module):
         self.yaws = tuple(float(y) for y in yaws)
         self.num_views = len(self.yaws)
         self.num_features = identity_dim
+        self.standardize = standardize
         pixels = in_chans * self.in_size[0] * self.in_size[1]
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(pixels, hidden), nn.ReLU(inplace=True))
         self.identity = nn.Sequential(nn.Linear(hidden, identity_dim), nn.ReLU(inplace=True))
@@ -86,9 +96,19 @@ class MVP(nn.Module):
         yaw_table: Tensor = self.yaw_table  # type: ignore[assignment]
         return (yaw.to(yaw_table.dtype)[:, None] - yaw_table).abs().argmin(dim=1)
 
+    def encode(self, x: Tensor) -> Tensor:
+        """The first hidden layer ``h1`` ``(B, hidden)``, shared by identity and view neurons."""
+        if self.standardize:
+            flat = x.flatten(1)
+            mean = flat.mean(dim=1, keepdim=True)
+            std = flat.std(dim=1, keepdim=True)
+            # The floor keeps a flat image (std 0) finite.
+            x = ((flat - mean) / std.clamp_min(1e-3)).view_as(x)
+        return cast(Tensor, self.encoder(x))
+
     def forward_features(self, x: Tensor) -> Tensor:
         """Identity features ``(B, identity_dim)``."""
-        return self.identity(self.encoder(x))
+        return cast(Tensor, self.identity(self.encode(x)))
 
     def forward_head(self, features: Tensor, view: Tensor | None = None) -> Tensor:
         """The face at view indices ``view`` ``(B,)`` (frontal, yaw 0, when ``None``)."""
@@ -99,7 +119,7 @@ class MVP(nn.Module):
 
     def view_logits(self, x: Tensor) -> Tensor:
         """Scores of the input's view over :attr:`yaws`."""
-        return self.view_classifier(self.view(self.encoder(x)))
+        return cast(Tensor, self.view_classifier(self.view(self.encode(x))))
 
     def forward(self, x: Tensor, view: Tensor | None = None) -> Tensor:
         """Render ``x``'s face at view indices ``view`` (frontal when ``None``)."""
@@ -107,7 +127,7 @@ class MVP(nn.Module):
 
     def forward_all(self, x: Tensor, view: Tensor | None = None) -> dict[str, Tensor]:
         """``features``, ``reconstruction`` at ``view`` and ``view_logits`` in one pass."""
-        hidden = self.encoder(x)
+        hidden = self.encode(x)
         features = self.identity(hidden)
         return {
             "features": features,
@@ -124,9 +144,10 @@ def mvp(
     identity_dim: int = 512,
     view_dim: int = 64,
     yaws: Sequence[float] = MULTIPIE_YAWS,
+    standardize: bool = True,
 ) -> MVP:
     """MVP (Zhu, Luo, Wang, Tang, NIPS 2014), deterministic form: 32×32 grey, 512 units."""
-    return MVP(in_chans, in_size, hidden, identity_dim, view_dim, yaws)
+    return MVP(in_chans, in_size, hidden, identity_dim, view_dim, yaws, standardize)
 
 
 @register_model("mvp_tiny")
@@ -137,6 +158,7 @@ def mvp_tiny(
     identity_dim: int = 16,
     view_dim: int = 8,
     yaws: Sequence[float] = MULTIPIE_YAWS,
+    standardize: bool = True,
 ) -> MVP:
     """A 16×16 MVP with 32 hidden units, for CPU tests."""
-    return MVP(in_chans, in_size, hidden, identity_dim, view_dim, yaws)
+    return MVP(in_chans, in_size, hidden, identity_dim, view_dim, yaws, standardize)

@@ -86,6 +86,27 @@ def test_synthetic_multiview_targets_and_reference_rows() -> None:
         train_identities=2, eval_identities=2, images_per_identity=7, render_size=32, **LOADER
     ).dataset("val")
     assert float(canonical[3]["target_yaw"]) == 0.0
+    clean = SyntheticMultiViewDataModule(
+        train_identities=2,
+        eval_identities=2,
+        images_per_identity=7,
+        render_size=32,
+        image_size=(16, 16),
+        target_view="random_canonical",
+        lda_reference_images=0,
+        **LOADER,
+    ).dataset("val")
+    # The person from a drawn pose under the canonical conditions: the same for every image of
+    # that person and pose, whatever the input's nuisance.
+    by_view: dict[tuple[int, float], torch.Tensor] = {}
+    for index in range(len(clean)):
+        sample = clean[index]
+        key = (int(sample["identity"]), float(sample["target_yaw"]))
+        if key in by_view:
+            torch.testing.assert_close(sample["target"], by_view[key])
+        by_view[key] = sample["target"]
+    assert len({yaw for _, yaw in by_view}) > 2
+    assert len(by_view) < len(clean)
 
 
 def test_bad_options() -> None:

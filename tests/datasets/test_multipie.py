@@ -111,6 +111,21 @@ def test_random_target_views_stay_with_the_shot(root: Path) -> None:
     assert float(again[5]["target_yaw"]) == float(data[5]["target_yaw"])
 
 
+def test_random_canonical_targets_are_other_cameras_under_the_canonical_shot(root: Path) -> None:
+    data = MultiPIE(root, sessions=[1], target_view="random_canonical", target_seed=0)
+    yaws = set()
+    for index in range(0, len(data), 5):
+        sample = data[index]
+        yaws.add(float(sample["target_yaw"]))
+        cam = next(c for c, y in CAMERA_YAWS.items() if y == float(sample["target_yaw"]))
+        name = Path(sample["path"]).stem.split("_")
+        expected = multipie_path(root, int(name[0]), 1, int(name[2]), cam, 7)
+        assert torch.equal(sample["target"], read_image(expected))
+    assert len(yaws) > 2
+    with pytest.raises(ValueError, match="target_view"):
+        MultiPIE(root, target_view="side")  # type: ignore[arg-type]
+
+
 def test_not_found_names_the_root(tmp_path: Path) -> None:
     with pytest.raises(DatasetNotFoundError, match="session01"):
         MultiPIE(tmp_path)

@@ -73,3 +73,16 @@ def test_the_loss_trains_every_layer() -> None:
 def test_rejects_no_views() -> None:
     with pytest.raises(ValueError, match="at least one view"):
         MVP(yaws=())
+
+
+def test_standardize_removes_exposure_and_contrast() -> None:
+    torch.manual_seed(0)
+    model = create_model("mvp_tiny").eval()
+    x = torch.rand(2, 1, 16, 16)
+    # The same image brighter and with more contrast gives the same identity features.
+    torch.testing.assert_close(model.forward_features(0.1 + 0.5 * x), model.forward_features(x))
+    raw = create_model("mvp_tiny", standardize=False).eval()
+    raw.load_state_dict(model.state_dict())
+    assert not torch.allclose(raw.forward_features(0.1 + 0.5 * x), raw.forward_features(x))
+    # A flat image stays finite.
+    assert torch.isfinite(model.forward_features(torch.full((1, 1, 16, 16), 0.5))).all()

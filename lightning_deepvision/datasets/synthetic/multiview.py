@@ -4,11 +4,13 @@ The built-in stand-in for Multi-PIE in the FIP and MVP recipes (Zhu, Luo, Wang, 
 and NIPS 2014): every person is rendered at each of the seven poses −45° … +45° under drawn
 illuminations, expressions, occluders and clutter, so identification across poses is hard from
 pixels, and each image comes with its person's canonical frontal view under neutral light
-(FIP's target) or with the same image seen from another pose (MVP's target).
+(FIP's target), with the same image seen from another pose, or with the person seen from another
+pose under the canonical conditions (MVP's targets).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -29,7 +31,21 @@ from lightning_deepvision.datasets.synthetic.face_model import YAW_ANGLES
 from lightning_deepvision.datasets.synthetic.face_renderer import frontal_image, render_face
 from lightning_deepvision.datasets.synthetic.faces import SPLITS, global_identity
 
-__all__ = ["SyntheticMultiView"]
+__all__ = ["TARGET_VIEWS", "SyntheticMultiView"]
+
+#: The target modes: the canonical frontal view, the same image from a drawn pose, or the
+#: person from a drawn pose under the canonical conditions.
+TARGET_VIEWS: tuple[str, ...] = ("canonical", "random", "random_canonical")
+TargetView = Literal["canonical", "random", "random_canonical"]
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_view(identity: int, yaw: float, height: int, width: int, seed: int) -> torch.Tensor:
+    """``identity`` seen from ``yaw`` under the canonical conditions (cached per person and pose).
+
+    Callers that hand the tensor out must clone it, so that nobody edits the cached copy.
+    """
+    return render_face(identity, 0, (height, width), seed, frontal=True, yaw=yaw)["image"]
 
 
 class SyntheticMultiView(Dataset[dict[str, Any]]):
@@ -46,7 +62,10 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
     ``illumination`` (int64), ``target`` and ``target_yaw``. With ``target_view="canonical"``
     the target is the frontal view under neutral light (yaw 0); with ``"random"`` it is the
     same image (same light, expression, background and noise) seen from a pose drawn from
-    ``yaws``.
+    ``yaws``; with ``"random_canonical"`` it is the person seen from a pose drawn from
+    ``yaws`` under the canonical conditions (neutral light and expression, plain background, no
+    occluder or noise): the identity-preserving target of MVP's identity neurons, which then
+    need not carry the image's nuisance to render the other view.
 
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``.
@@ -55,9 +74,9 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
         yaws: Poses in degrees.
         image_size: ``(height, width)`` of the rendering, each at least 16.
         seed: Generator seed of the people and images.
-        target_view: ``"canonical"`` or ``"random"``.
-        target_seed: With ``"random"``, draw each index's pose from this seed (the same every
-            epoch, for evaluation); ``None`` draws anew each time from torch's generator.
+        target_view: ``"canonical"``, ``"random"`` or ``"random_canonical"``.
+        target_seed: With a random target view, draw each index's pose from this seed (the
+            same every epoch, for evaluation); ``None`` draws anew each time from torch's generator.
         transforms: Applied once to the whole sample dict.
 
     Attributes:
@@ -73,7 +92,7 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
         yaws: Sequence[float] = YAW_ANGLES,
         image_size: tuple[int, int] = (64, 64),
         seed: int = 0,
-        target_view: Literal["canonical", "random"] = "canonical",
+        target_view: TargetView = "canonical",
         target_seed: int | None = None,
         transforms: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
@@ -85,8 +104,8 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
         self.yaws = tuple(float(y) for y in yaws)
         self.image_size = check_size(image_size)
         self.seed = check_index("seed", seed)
-        if target_view not in ("canonical", "random"):
-            raise ValueError(f"target_view must be 'canonical' or 'random', got {target_view!r}")
+        if target_view not in TARGET_VIEWS:
+            raise ValueError(f"target_view must be one of {TARGET_VIEWS}, got {target_view!r}")
         self.target_view = target_view
         self.target_seed = target_seed
         check_transforms(transforms)
@@ -119,6 +138,9 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
             height, width = self.image_size
             target = frontal_image(identity, height, width, self.seed).clone()
             target_yaw = 0.0
+        elif self.target_view == "random_canonical":
+            target_yaw = self._target_yaw(index)
+            target = canonical_view(identity, target_yaw, *self.image_size, self.seed).clone()
         else:
             target_yaw = self._target_yaw(index)
             target = render_face(identity, image_index, self.image_size, self.seed, yaw=target_yaw)[
