@@ -29,6 +29,9 @@ class SyntheticMultiViewDataModule(ViewReconstructionDataModule):
         yaws: The poses, in degrees.
         render_size: Side of the rendering, resized to ``image_size`` (rendering larger keeps
             thin face parts).
+        cache_renders: Keep each rendered input in memory after its first epoch (see
+            :class:`~lightning_deepvision.datasets.synthetic.multiview.SyntheticMultiView`'s
+            ``cache``): later epochs cost only the training step and the targets.
         **kwargs: The options of
             :class:`~lightning_deepvision.datamodules.multipie.ViewReconstructionDataModule`
             (``image_size``, ``in_chans``, ``target_view``, ``lda_reference_images``, ``seed``)
@@ -42,6 +45,7 @@ class SyntheticMultiViewDataModule(ViewReconstructionDataModule):
         images_per_identity: int = 21,
         yaws: Sequence[float] = YAW_ANGLES,
         render_size: int = 64,
+        cache_renders: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -50,6 +54,7 @@ class SyntheticMultiViewDataModule(ViewReconstructionDataModule):
         self.images_per_identity = images_per_identity
         self.yaws = [float(y) for y in yaws]
         self.render_size = render_size
+        self.cache_renders = cache_renders
 
     def view_dataset(
         self, split: str, transforms: Callable[[Any], Any], target_seed: int | None
@@ -65,4 +70,5 @@ class SyntheticMultiViewDataModule(ViewReconstructionDataModule):
             target_view=self.target_view,
             target_seed=target_seed,
             transforms=transforms,
+            cache=self.cache_renders,
         )

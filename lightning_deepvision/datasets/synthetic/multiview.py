@@ -78,6 +78,11 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
         target_seed: With a random target view, draw each index's pose from this seed (the
             same every epoch, for evaluation); ``None`` draws anew each time from torch's generator.
         transforms: Applied once to the whole sample dict.
+        cache: Keep each index's rendered input in memory after its first use (about
+            ``len × 3 × height × width`` bytes per process: each loader worker keeps its own
+            copy, which persistent workers carry from epoch to epoch). An input is a pure
+            function of its index, so later epochs skip its rendering, the cost of a
+            synthetic epoch; random target views are still drawn and rendered every time.
 
     Attributes:
         targets: ``label`` of every index.
@@ -95,6 +100,7 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
         target_view: TargetView = "canonical",
         target_seed: int | None = None,
         transforms: Callable[[dict[str, Any]], Any] | None = None,
+        cache: bool = False,
     ) -> None:
         self.split = check_split(split, SPLITS)
         self.num_identities = check_positive("num_identities", num_identities)
@@ -110,6 +116,8 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
         self.target_seed = target_seed
         check_transforms(transforms)
         self.transforms = transforms
+        self.cache = cache
+        self._rendered: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self.identities = [global_identity(self.split, label) for label in range(num_identities)]
         self.targets = [
             label for label in range(num_identities) for _ in range(images_per_identity)
@@ -128,12 +136,25 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
             return self.yaws[int(torch.randint(len(self.yaws), ()).item())]
         return random.Random(self.target_seed * 1_000_003 + index).choice(self.yaws)
 
+    def _render_input(
+        self, index: int, identity: int, image_index: int, yaw: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(image, yaw, illumination)`` of ``index``, from the cache when it is on."""
+        cached = self._rendered.get(index)
+        if cached is not None:
+            return cached
+        out = render_face(identity, image_index, self.image_size, self.seed, yaw=yaw)
+        rendered = (out["image"], out["yaw"], out["illumination"])
+        if self.cache:
+            self._rendered[index] = rendered
+        return rendered
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         index = check_item(index, len(self))
         label, image_index = divmod(index, self.images_per_identity)
         identity = self.identities[label]
         yaw = self.yaws[image_index % len(self.yaws)]
-        rendered = render_face(identity, image_index, self.image_size, self.seed, yaw=yaw)
+        rendered = self._render_input(index, identity, image_index, yaw)
         if self.target_view == "canonical":
             height, width = self.image_size
             target = frontal_image(identity, height, width, self.seed).clone()
@@ -147,11 +168,11 @@ class SyntheticMultiView(Dataset[dict[str, Any]]):
                 "image"
             ]
         sample: dict[str, Any] = {
-            "image": tv_tensors.Image(rendered["image"]),
+            "image": tv_tensors.Image(rendered[0].clone()),
             "label": torch.tensor(label, dtype=torch.int64),
             "identity": torch.tensor(identity, dtype=torch.int64),
-            "yaw": rendered["yaw"],
-            "illumination": rendered["illumination"],
+            "yaw": rendered[1].clone(),
+            "illumination": rendered[2].clone(),
             "target": tv_tensors.Image(target),
             "target_yaw": torch.tensor(target_yaw, dtype=torch.float32),
         }
