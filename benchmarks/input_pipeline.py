@@ -36,8 +36,9 @@ run:
     fastest setting, ``batch_normalize``.
 
 (a) and (b) count the thread's CPU time (``time.thread_time``), which other processes on a
-shared machine do not inflate as they inflate wall time; (c) gives both. Rounds alternate the
-sides; each figure is the median over ``--rounds``. Target for (b) and (c): ours / baseline >= 1.5.
+shared machine do not inflate as they inflate wall time; the sides take turns every batch of
+images. (c) gives both; its rounds alternate the sides. Each figure is the median over
+``--rounds``. Target for (b) and (c): ours / baseline >= 1.5.
 
     python benchmarks/input_pipeline.py [--images 256] [--rounds 3] [--num-workers 2]
 """
@@ -68,16 +69,24 @@ from lightning_deepvision.transforms.classification_batch import NormalizeBatch
 Batch = Callable[[Any], Any]
 
 
-def per_image_seconds(fn: Callable[[int], Any], count: int) -> float:
-    """CPU seconds of this thread per call of ``fn(i)``, ``i < count``."""
-    start = time.thread_time()
-    for i in range(count):
-        fn(i)
-    return (time.thread_time() - start) / count
+def interleaved_rates(fns: list[Callable[[int], Any]], count: int, chunk: int) -> list[float]:
+    """Calls per CPU second of this thread of each ``fn(i)``, ``i < count``.
+
+    The functions take turns every ``chunk`` images, so that a change in the machine's load
+    during the measurement hits every side alike.
+    """
+    seconds = [0.0] * len(fns)
+    for first in range(0, count, chunk):
+        for side, fn in enumerate(fns):
+            start = time.thread_time()
+            for i in range(first, min(first + chunk, count)):
+                fn(i)
+            seconds[side] += time.thread_time() - start
+    return [count / s for s in seconds]
 
 
 def batched(dataset: Dataset[Any], batch: Batch, size: int) -> Callable[[int], Any]:
-    """``fn(i)`` for :func:`per_image_seconds`: sample ``i``; every ``size``-th one, the batch.
+    """``fn(i)`` for :func:`interleaved_rates`: sample ``i``; every ``size``-th one, the batch.
 
     The samples of a batch are collated and ``batch`` applied when its last one arrives, so
     the per-image time includes the batch step's share.
@@ -187,18 +196,32 @@ def main() -> None:
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # what a DataLoader worker runs with
-        decode: tuple[list[float], list[float]] = ([], [])
+        decode: tuple[list[float], ...] = ([], [])
         sample: tuple[list[float], ...] = ([], [], [], [])
+        whole = count - count % args.batch_size or count  # whole batches for the batch step
         for _ in range(args.rounds):
-            decode[0].append(1 / per_image_seconds(lambda i: decode_image_file(paths[i]), count))
-            decode[1].append(
-                1 / per_image_seconds(lambda i: F.pil_to_tensor(pil_loader(str(paths[i]))), count)
+            rates = interleaved_rates(
+                [
+                    lambda i: decode_image_file(paths[i]),
+                    lambda i: F.pil_to_tensor(pil_loader(str(paths[i]))),
+                ],
+                count,
+                args.batch_size,
             )
-            sample[0].append(1 / per_image_seconds(ours.__getitem__, count))
-            sample[1].append(1 / per_image_seconds(theirs.__getitem__, count))
-            sample[2].append(1 / per_image_seconds(ours_unfused.__getitem__, count))
-            step = batched(ours_batch, normalize, args.batch_size)
-            sample[3].append(1 / per_image_seconds(step, count))
+            for side, rate in enumerate(rates):
+                decode[side].append(rate)
+            rates = interleaved_rates(
+                [
+                    ours.__getitem__,
+                    theirs.__getitem__,
+                    ours_unfused.__getitem__,
+                    batched(ours_batch, normalize, args.batch_size),
+                ],
+                whole,
+                args.batch_size,
+            )
+            for side, rate in enumerate(rates):
+                sample[side].append(rate)
         torch.set_num_threads(threads)
         median_ratio("(a) decode, one thread", *decode, "img/CPU-s")
         median_ratio("(b) decode + transforms, one thread", sample[0], sample[1], "img/CPU-s")
