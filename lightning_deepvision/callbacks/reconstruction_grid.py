@@ -58,6 +58,8 @@ def view_strip(inputs: Tensor, renderings: Tensor, size: int = 64) -> Tensor:
 class ReconstructionGridLogger(Callback):
     """After each validation (and test) epoch, picture the first batch's reconstructions.
 
+    The ``num_images`` pictured rows are spread evenly over the batch (different people).
+
     ``<key>`` (``val/reconstructions``): rows of input view | reconstruction | ground-truth
     target. For a multi-view backbone (``num_views > 0``, MVP) also ``<key>_views``: each face's
     input, then the network's renderings of it at every view of the backbone's ``yaws``. Both
@@ -88,7 +90,11 @@ class ReconstructionGridLogger(Callback):
         kept = {k: outputs[k] for k in ("image", "reconstruction", "target")}
         if rows is not None:
             kept = {k: v[rows] for k, v in kept.items()}
-        self._kept = {k: v[: self.num_images].detach() for k, v in kept.items()}
+        # Rows spread evenly over the batch: evaluation sets list a person's images together,
+        # so the first rows would all picture one person.
+        count = len(kept["image"])
+        spread = torch.linspace(0, max(count - 1, 0), min(self.num_images, count)).round().long()
+        self._kept = {k: v[spread.to(v.device)].detach() for k, v in kept.items()}
 
     def on_validation_batch_end(
         self,

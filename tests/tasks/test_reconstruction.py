@@ -150,3 +150,17 @@ def test_network_rows_use_the_features_and_baselines_the_pixels() -> None:
     quiet_trainer(limit_val_batches=1).validate(task, tiny_data())
     features = task.backbone.num_features
     assert widths == {"features": features, "lda": features, "pixels": 256, "pixels_lda": 256}
+
+
+def test_grid_pictures_rows_spread_over_the_batch() -> None:
+    logger = ReconstructionGridLogger(num_images=3)
+    outputs = {
+        "image": torch.arange(10.0).view(10, 1, 1, 1),
+        "reconstruction": torch.zeros(10, 1, 1, 1),
+        "target": torch.zeros(10, 1, 1, 1),
+        "reference": torch.tensor([False] * 8 + [True] * 2),
+    }
+    logger._keep(outputs, 0)
+    assert logger._kept is not None
+    # Evaluated rows 0..7 only (no reference row), first to last: different people.
+    assert logger._kept["image"].flatten().tolist() == [0.0, 4.0, 7.0]
