@@ -140,3 +140,5 @@ def test_batch_normalize_moves_uint8_and_gives_the_same_input(tmp_path: Path) ->
     trainer = quiet_trainer(fast_dev_run=True)
     trainer.fit(task, datamodule=deferred)  # the trainer calls the batch step
     assert 0.0 <= trainer.test(task, datamodule=deferred)[0]["test/accuracy"] <= 1.0
+    predictions = trainer.predict(task, datamodule=deferred)
+    assert predictions and all(p["probabilities"].dtype == torch.float32 for p in predictions)

@@ -18,6 +18,7 @@ from lightning_deepvision.transforms.classification import (
     LightingNormalize,
     ResizeSquareCrop,
 )
+from lightning_deepvision.transforms.classification_batch import DrawLighting, NormalizeBatch
 
 
 def test_defaults_are_the_papers(tmp_path: Path) -> None:
@@ -32,6 +33,17 @@ def test_defaults_are_the_papers(tmp_path: Path) -> None:
     assert (crop.size, crop.square_size, crop.random) == (227, 256, False)
     assert colour.lighting_std == 0
     assert {data.split_of(s) for s in ("val", "test", "predict")} == {"val"}
+    # batch_normalize: the workers stop at the uint8 crop (and draw the colour shift).
+    data = ImageNetDataModule(tmp_path, batch_normalize=True)
+    _, crop, colour = data.transforms("train").transforms
+    assert isinstance(crop, ResizeSquareCrop) and isinstance(colour, DrawLighting)
+    assert colour.std == 0.1
+    assert [type(step) for step in data.transforms("val").transforms][1:] == [ResizeSquareCrop]
+    assert isinstance(data.normalize_batch, NormalizeBatch)
+    assert (data.normalize_batch.mean, data.normalize_batch.std) == (
+        list(IMAGENET_MEAN),
+        list(IMAGENET_STD),
+    )
 
 
 @pytest.mark.parametrize("layout", ["devkit", "sorted", "kaggle"])
