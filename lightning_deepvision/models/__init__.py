@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lightning_deepvision.models.layers import LocallyConnected2d, LocallySharedConv2d
     from lightning_deepvision.models.layers.deformation import DeformationLayer, DefPooling
     from lightning_deepvision.models.layers.response_norm import LocalResponseNorm
+    from lightning_deepvision.models.linear_discriminant import LinearDiscriminant
     from lightning_deepvision.models.mlp import MLP, DeepAutoencoder
     from lightning_deepvision.models.mvp import MVP
     from lightning_deepvision.models.parsing import CrossModalityParsingNet, LabelMapAutoencoder
@@ -49,6 +50,7 @@ __all__ = [
     "LNet",
     "LNetANet",
     "LabelMapAutoencoder",
+    "LinearDiscriminant",
     "LocalResponseNorm",
     "LocallyConnected2d",
     "LocallySharedConv2d",
@@ -71,6 +73,7 @@ _LAZY = {
     "DeformationLayer": "layers.deformation",
     "UDN": "udn",
     "JointBayesian": "joint_bayesian",
+    "LinearDiscriminant": "linear_discriminant",
     "MLP": "mlp",
     "DeepAutoencoder": "mlp",
     "CrossModalityParsingNet": "parsing",

@@ -128,7 +128,7 @@ def test_joint_bayesian_scorer_equals_joint_bayesian_and_round_trips(tmp_path: P
 
 def test_unknown_scorer_names_the_valid_ones() -> None:
     with pytest.raises(
-        ValueError, match=r"'cosinus'.*\['cosine', 'hamming', 'joint_bayesian', 'l2'\]"
+        ValueError, match=r"'cosinus'.*\['cosine', 'hamming', 'joint_bayesian', 'l2', 'lda'\]"
     ):
         metrics.build_scorer("cosinus")
 
