@@ -20,6 +20,7 @@ from lightning_deepvision.datamodules.lfw_attributes import LFWAttributesDataMod
 from lightning_deepvision.datamodules.lfw_parts import LFWPartsDataModule
 from lightning_deepvision.datamodules.multipie import MultiPIEDataModule
 from lightning_deepvision.datamodules.parsing import ParsingDataModule
+from lightning_deepvision.datamodules.real_faces import RealFacesDataModule
 from lightning_deepvision.datamodules.synthetic_attributes import SyntheticAttributesDataModule
 from lightning_deepvision.datamodules.synthetic_faces import SyntheticFacesDataModule
 from lightning_deepvision.datamodules.synthetic_multiview import SyntheticMultiViewDataModule
@@ -44,6 +45,7 @@ __all__ = [
     "LFWPartsDataModule",
     "MultiPIEDataModule",
     "ParsingDataModule",
+    "RealFacesDataModule",
     "SyntheticAttributesDataModule",
     "SyntheticFacesDataModule",
     "SyntheticMultiViewDataModule",
