@@ -30,17 +30,20 @@ run:
     ``batch_normalize`` with the collation and ``NormalizeBatch`` of each batch counted
     (the baseline's collation is not);
 (c) a ``DataLoader`` with ``--num-workers`` persistent workers (the library's default) and
-    batches of ``--batch-size``, one epoch after a warm-up epoch: images per wall second, and
+    batches of ``--batch-size``, after a warm-up epoch as many epochs as make
+    ``--min-images`` images (256; at least one epoch): images per wall second, and
     per CPU second of the main process and its workers together (the workers' CPU clocks are
     read by process id, Linux's ``clock_getcpuclockid``). The ``(c)`` line is the library's
     fastest setting, ``batch_normalize``.
 
 (a) and (b) count the thread's CPU time (``time.thread_time``), which other processes on a
 shared machine do not inflate as they inflate wall time; the sides take turns every batch of
-images. (c) gives both; its rounds alternate the sides. Each figure is the median over
-``--rounds``. Target for (b) and (c): ours / baseline >= 1.5.
+images, over the set as many times as make ``--min-images``. (c) gives both; its rounds
+alternate the sides. Each figure is the median over ``--rounds``. Target for (b) and (c):
+ours / baseline >= 1.5.
 
     python benchmarks/input_pipeline.py [--images 256] [--rounds 3] [--num-workers 2]
+        [--batch-size 32] [--min-images 256]
 """
 
 from __future__ import annotations
@@ -69,20 +72,25 @@ from lightning_deepvision.transforms.classification_batch import NormalizeBatch
 Batch = Callable[[Any], Any]
 
 
-def interleaved_rates(fns: list[Callable[[int], Any]], count: int, chunk: int) -> list[float]:
+def interleaved_rates(
+    fns: list[Callable[[int], Any]], count: int, chunk: int, images: int = 0
+) -> list[float]:
     """Calls per CPU second of this thread of each ``fn(i)``, ``i < count``.
 
     The functions take turns every ``chunk`` images, so that a change in the machine's load
-    during the measurement hits every side alike.
+    during the measurement hits every side alike; the ``count`` images are gone through again
+    until at least ``images`` calls are timed.
     """
+    passes = max(1, -(-images // count))
     seconds = [0.0] * len(fns)
-    for first in range(0, count, chunk):
-        for side, fn in enumerate(fns):
-            start = time.thread_time()
-            for i in range(first, min(first + chunk, count)):
-                fn(i)
-            seconds[side] += time.thread_time() - start
-    return [count / s for s in seconds]
+    for _ in range(passes):
+        for first in range(0, count, chunk):
+            for side, fn in enumerate(fns):
+                start = time.thread_time()
+                for i in range(first, min(first + chunk, count)):
+                    fn(i)
+                seconds[side] += time.thread_time() - start
+    return [passes * count / s for s in seconds]
 
 
 def batched(dataset: Dataset[Any], batch: Batch, size: int) -> Callable[[int], Any]:
@@ -117,22 +125,27 @@ def images_in(batch: Any) -> int:
     return len(batch[0] if isinstance(batch, list) else batch["image"])
 
 
-def loader_epoch(loader: DataLoader[Any], batch: Batch | None) -> tuple[float, float]:
-    """Images per wall second and per CPU second (main process and workers) of one epoch.
+def loader_epochs(
+    loader: DataLoader[Any], batch: Batch | None, images: int = 1
+) -> tuple[float, float]:
+    """Images per wall second and per CPU second (main process and workers), whole epochs.
 
-    Workers are persistent, so the epoch costs what every epoch but the first costs; ``batch``
-    (the batch step, if any) runs in the main process, as ``on_after_batch_transfer`` does.
+    As many epochs as reach ``images`` images are timed (a small set's epoch is too short to
+    time alone). Workers are persistent, so an epoch costs what every epoch but the first
+    costs; ``batch`` (the batch step, if any) runs in the main process, as
+    ``on_after_batch_transfer`` does.
     """
-    iterator: Iterator[Any] = iter(loader)
-    workers = [w.pid for w in getattr(iterator, "_workers", [])]
-    start, main = time.perf_counter(), time.process_time()
-    cpu = [process_cpu_seconds(pid) for pid in workers]
-    seen = 0
-    for item in iterator:
-        seen += images_in(item if batch is None else batch(item))
-    wall = time.perf_counter() - start
-    used = time.process_time() - main
-    used += sum(process_cpu_seconds(pid) - c for pid, c in zip(workers, cpu, strict=True))
+    seen, wall, used = 0, 0.0, 0.0
+    while seen < images or not seen:
+        iterator: Iterator[Any] = iter(loader)
+        workers = [w.pid for w in getattr(iterator, "_workers", [])]
+        start, main = time.perf_counter(), time.process_time()
+        cpu = [process_cpu_seconds(pid) for pid in workers]
+        for item in iterator:
+            seen += images_in(item if batch is None else batch(item))
+        wall += time.perf_counter() - start
+        used += time.process_time() - main
+        used += sum(process_cpu_seconds(pid) - c for pid, c in zip(workers, cpu, strict=True))
     return seen / wall, seen / used
 
 
@@ -164,6 +177,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--num-workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--min-images",
+        type=int,
+        default=256,
+        help="images per timed measurement (the set is read again until it is reached)",
+    )
     args = parser.parse_args()
     classes = 8
     with tempfile.TemporaryDirectory(prefix="input_pipeline_") as directory:
@@ -207,6 +226,7 @@ def main() -> None:
                 ],
                 count,
                 args.batch_size,
+                args.min_images,
             )
             for side, rate in enumerate(rates):
                 decode[side].append(rate)
@@ -219,6 +239,7 @@ def main() -> None:
                 ],
                 whole,
                 args.batch_size,
+                args.min_images,
             )
             for side, rate in enumerate(rates):
                 sample[side].append(rate)
@@ -244,12 +265,12 @@ def main() -> None:
             for dataset, _ in sides
         ]
         for loader, (_, batch) in zip(loaders, sides, strict=True):
-            loader_epoch(loader, batch)  # warm-up: workers started, page cache, allocator
+            loader_epochs(loader, batch)  # warm-up: workers started, page cache, allocator
         wall: tuple[list[float], ...] = ([], [], [])
         cpu: tuple[list[float], ...] = ([], [], [])
         for _ in range(args.rounds):
             for side, (loader, (_, batch)) in enumerate(zip(loaders, sides, strict=True)):
-                per_wall, per_cpu = loader_epoch(loader, batch)
+                per_wall, per_cpu = loader_epochs(loader, batch, args.min_images)
                 wall[side].append(per_wall)
                 cpu[side].append(per_cpu)
         workers = f"{args.num_workers} workers"
