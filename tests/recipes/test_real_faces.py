@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from lightning_deepvision.cli import main
+from lightning_deepvision.datamodules import RealFacesDataModule
 from lightning_deepvision.datasets import IdentityFolder, LFWPairs
+from lightning_deepvision.metrics import LDAScorer
 from lightning_deepvision.tasks import PatchEnsembleTask
 from lightning_deepvision.testing import write_identity_folder
 from lightning_deepvision.testing.identity_split import split_identity_folder
-from tests.recipes._support import RECIPES
+from tests.recipes._support import RECIPES, run_recipe
 
 CONFIG = RECIPES / "configs" / "real_faces.yaml"
 
@@ -96,4 +98,25 @@ def test_real_faces_ensemble_variant(real_layout: tuple[Path, Path], tmp_path: P
     assert isinstance(cli.model, PatchEnsembleTask)
     assert cli.model.ensemble.num_patches == 4
     assert all(net.in_chans == 1 for net in cli.model.ensemble.nets)
+    assert "val/accuracy" in cli.trainer.callback_metrics
+
+
+def test_real_faces_runs_with_no_argument_on_built_in_faces(tmp_path: Path) -> None:
+    cli = run_recipe(
+        "real_faces",
+        "fit",
+        "--model.backbone=deepid2_tiny",
+        "--data.synthetic_identities=6",
+        "--data.synthetic_images_per_identity=3",
+        "--data.synthetic_pairs_per_fold=2",
+        "--data.identities_per_batch=3",
+        "--data.images_per_identity=2",
+        "--data.eval_batch_size=32",
+        tmp_path=tmp_path,
+    )
+    assert isinstance(cli.datamodule, RealFacesDataModule) and cli.datamodule.synthetic
+    assert cli.model.hparams.num_identities == 6
+    # The default scoring: PCA + LDA fitted (before validation) on 5 augmented passes.
+    assert isinstance(cli.model.scorer, LDAScorer) and cli.model.scorer.is_fitted
+    assert cli.datamodule.scorer_fit_repeats == 5
     assert "val/accuracy" in cli.trainer.callback_metrics
