@@ -16,7 +16,7 @@ eigenvectors, normalisation), with the same random draws:
 
 A third side is the library's option ``batch_normalize=True`` of ``ImageFolderDataModule`` /
 ``ImageNetDataModule``: the workers stop at the ``uint8`` crop (the colour shift is drawn there,
-at the same point of the random stream), batches of ``uint8`` are collated, and
+at the same point of the random stream), batches of ``uint8`` are collated channels-last, and
 ``NormalizeBatch`` turns each batch into the same float input (on the GPU in training, here on
 the CPU of the main process, and timed).
 
@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import pil_loader
 from torchvision.transforms.v2 import functional as F
@@ -67,7 +67,10 @@ from torchvision.transforms.v2 import functional as F
 from lightning_deepvision.datasets.image_folder import ImageFolderDataset, decode_image_file
 from lightning_deepvision.testing import write_image_folder
 from lightning_deepvision.transforms.classification import classification_transforms
-from lightning_deepvision.transforms.classification_batch import NormalizeBatch
+from lightning_deepvision.transforms.classification_batch import (
+    NormalizeBatch,
+    collate_channels_last,
+)
 
 Batch = Callable[[Any], Any]
 
@@ -104,7 +107,7 @@ def batched(dataset: Dataset[Any], batch: Batch, size: int) -> Callable[[int], A
     def sample(i: int) -> Any:
         pending.append(dataset[i])
         if len(pending) == size:
-            batch(default_collate(pending))
+            batch(collate_channels_last(pending))
             pending.clear()
 
     return sample
@@ -164,7 +167,7 @@ def check_same_samples(
     for i in range(count):
         torch.manual_seed(i)
         sample = ours[i]
-        a = sample["image"] if batch is None else batch(default_collate([sample]))["image"][0]
+        a = sample["image"] if batch is None else batch(collate_channels_last([sample]))["image"][0]
         torch.manual_seed(i)
         b = theirs[i][0]
         worst = max(worst, float((a - b).abs().max()))
@@ -261,8 +264,9 @@ def main() -> None:
                 shuffle=True,
                 num_workers=args.num_workers,
                 persistent_workers=args.num_workers > 0,
+                collate_fn=collate_channels_last if batch is not None else None,
             )
-            for dataset, _ in sides
+            for dataset, batch in sides
         ]
         for loader, (_, batch) in zip(loaders, sides, strict=True):
             loader_epochs(loader, batch)  # warm-up: workers started, page cache, allocator

@@ -17,7 +17,10 @@ from lightning_deepvision.transforms.classification import (
     IMAGENET_STD,
     classification_transforms,
 )
-from lightning_deepvision.transforms.classification_batch import NormalizeBatch
+from lightning_deepvision.transforms.classification_batch import (
+    NormalizeBatch,
+    collate_channels_last,
+)
 
 __all__ = ["ImageFolderDataModule", "StackCrops", "ten_crop_transforms"]
 
@@ -168,6 +171,10 @@ class ImageFolderDataModule(DatasetDataModule):
             lighting_std=self.lighting_std,
             batch_normalize=self.batch_normalize,
         )
+
+    def collate_fn(self, stage: str) -> Callable[[list[Any]], Any] | None:
+        """With ``batch_normalize``, ``uint8`` crops stacked as they lie (channels-last)."""
+        return collate_channels_last if self.batch_normalize else None
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """With ``batch_normalize``, the ``uint8`` batch to the network input, on its device."""

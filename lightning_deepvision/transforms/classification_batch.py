@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import default_collate
 
 from lightning_deepvision.transforms._sample import ImageTransform
 from lightning_deepvision.transforms.classification import (
@@ -36,7 +37,7 @@ from lightning_deepvision.transforms.classification import (
     LightingNormalize,
 )
 
-__all__ = ["LIGHTING_KEY", "DrawLighting", "NormalizeBatch"]
+__all__ = ["LIGHTING_KEY", "DrawLighting", "NormalizeBatch", "collate_channels_last"]
 
 #: The sample (and batch) entry holding the colour shift each image gets, ``float32`` of 3.
 LIGHTING_KEY = "lighting"
@@ -87,6 +88,25 @@ class DrawLighting(ImageTransform):
             )
         shift = self.draw.make_params([])["rgb"]
         return {**sample, LIGHTING_KEY: torch.tensor(shift, dtype=torch.float32)}
+
+
+def collate_channels_last(samples: list[Any]) -> Any:
+    """``default_collate`` of sample dicts, their ``image`` stacked with the channels last.
+
+    Decoded and cropped images store their pixels channels-last (``H×W×C`` in memory, as JPEG
+    decoding leaves them); stacking them into a ``(B, C, H, W)`` contiguous batch transposes
+    every ``uint8`` image in the loader worker, a pass as slow as the normalisation itself.
+    Here they are stacked as they lie (a plain copy into the shared-memory batch) and the batch
+    is a ``(B, C, H, W)`` view with channels-last strides; :class:`NormalizeBatch` reads it in
+    the same pass that converts it to a contiguous ``float32`` batch. Other inputs are collated
+    as ``default_collate`` does.
+    """
+    first = samples[0] if samples else None
+    if not isinstance(first, Mapping) or not isinstance(first.get("image"), Tensor):
+        return default_collate(samples)
+    rest = default_collate([{k: v for k, v in s.items() if k != "image"} for s in samples])
+    images = [s["image"].as_subclass(Tensor).movedim(-3, -1) for s in samples]
+    return {**rest, "image": default_collate(images).movedim(-1, -3)}
 
 
 class NormalizeBatch:
@@ -140,7 +160,10 @@ class NormalizeBatch:
         # over the crops of a sample): one bias per sample and channel.
         gain = (1.0 / torch.iinfo(images.dtype).max / std).view(channels, 1, 1)
         bias = bias.view(bias.shape[0], *([1] * (images.ndim - 4)), channels, 1, 1)
-        return images.to(torch.float32).mul_(gain).add_(bias)
+        # A contiguous float batch whatever the images' strides (channels-last after
+        # collate_channels_last): the copy converts and reorders in one pass.
+        out = torch.empty(images.shape, dtype=torch.float32, device=device)
+        return out.copy_(images).mul_(gain).add_(bias)
 
     def __call__(self, batch: Any) -> Any:
         """Return ``batch`` (a dict with ``image``) with its images normalised."""

@@ -12,6 +12,7 @@ from lightning_deepvision.transforms.classification_batch import (
     LIGHTING_KEY,
     DrawLighting,
     NormalizeBatch,
+    collate_channels_last,
 )
 
 
@@ -40,7 +41,10 @@ def test_batch_step_gives_the_per_sample_input(train: bool, fused: bool) -> None
     assert torch.equal(after, after_expected)  # the same draws, in the same order
     assert all(s["image"].dtype == torch.uint8 for s in samples)
     assert all((LIGHTING_KEY in s) == train for s in samples)
-    batch = NormalizeBatch(mean, std)(default_collate(samples))
+    collated = collate_channels_last(samples)
+    assert torch.equal(collated["image"], default_collate(samples)["image"])
+    assert collated["image"].is_contiguous(memory_format=torch.channels_last)
+    batch = NormalizeBatch(mean, std)(collated)
     assert LIGHTING_KEY not in batch and batch["label"].tolist() == [0, 1, 2, 3, 4]
     assert batch["image"].dtype == torch.float32 and batch["image"].is_contiguous()
     reference = torch.stack([s["image"] for s in expected])
@@ -87,3 +91,11 @@ def test_errors() -> None:
         DrawLighting(0.0)
     with pytest.raises(TypeError, match="sample dict"):
         DrawLighting(0.1)(tv_tensors.Image(torch.zeros(3, 4, 4, dtype=torch.uint8)))
+
+
+def test_collate_channels_last_falls_back_to_default_collate() -> None:
+    pairs = [(torch.zeros(3, 2, 2), 1), (torch.ones(3, 2, 2), 2)]
+    images, labels = collate_channels_last(pairs)
+    assert images.shape == (2, 3, 2, 2) and labels.tolist() == [1, 2]
+    crops = [{"image": torch.full((10, 3, 4, 4), i, dtype=torch.uint8)} for i in range(2)]
+    assert collate_channels_last(crops)["image"].shape == (2, 10, 3, 4, 4)  # ten crops each
