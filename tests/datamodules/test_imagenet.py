@@ -22,7 +22,7 @@ from lightning_deepvision.transforms.classification_batch import DrawLighting, N
 
 
 def test_defaults_are_the_papers(tmp_path: Path) -> None:
-    data = ImageNetDataModule(tmp_path)
+    data = ImageNetDataModule(tmp_path, batch_normalize=False)
     assert (data.image_size, data.resize_size, data.lighting_std) == (227, 256, 0.1)
     _, crop, colour = data.transforms("train").transforms
     assert isinstance(crop, ResizeSquareCrop) and isinstance(colour, LightingNormalize)
@@ -33,8 +33,9 @@ def test_defaults_are_the_papers(tmp_path: Path) -> None:
     assert (crop.size, crop.square_size, crop.random) == (227, 256, False)
     assert colour.lighting_std == 0
     assert {data.split_of(s) for s in ("val", "test", "predict")} == {"val"}
-    # batch_normalize: the workers stop at the uint8 crop (and draw the colour shift).
-    data = ImageNetDataModule(tmp_path, batch_normalize=True)
+    # batch_normalize (the default): the workers stop at the uint8 crop (and draw the shift).
+    data = ImageNetDataModule(tmp_path)
+    assert data.batch_normalize
     _, crop, colour = data.transforms("train").transforms
     assert isinstance(crop, ResizeSquareCrop) and isinstance(colour, DrawLighting)
     assert colour.std == 0.1
@@ -67,7 +68,13 @@ def test_every_layout_fits_and_tests(tmp_path: Path, layout: str) -> None:
 def test_ten_crop_test_averages_the_softmax_over_the_crops(tmp_path: Path) -> None:
     root = write_imagenet(tmp_path / "sorted", layout="sorted", num_classes=3)
     data = ImageNetDataModule(
-        root, image_size=67, resize_size=80, ten_crop_test=True, eval_batch_size=6, num_workers=0
+        root,
+        image_size=67,
+        resize_size=80,
+        ten_crop_test=True,
+        eval_batch_size=6,
+        num_workers=0,
+        batch_normalize=False,  # float crops straight from the loader, outside a Trainer
     )
     data.setup("test")
     batch = next(iter(data.test_dataloader()))
@@ -77,7 +84,9 @@ def test_ten_crop_test_averages_the_softmax_over_the_crops(tmp_path: Path) -> No
         log_probs, _ = task.classify(batch["image"])
         expected = torch.stack([task(crops).softmax(-1).mean(0) for crops in batch["image"]])
     torch.testing.assert_close(log_probs.exp(), expected)
-    plain = ImageNetDataModule(root, 67, 80, eval_batch_size=6, num_workers=0)
+    plain = ImageNetDataModule(
+        root, 67, 80, eval_batch_size=6, num_workers=0, batch_normalize=False
+    )
     centre = next(iter(plain.test_dataloader()))["image"]
     torch.testing.assert_close(batch["image"][:, 4], centre)  # crop 5 is the centre crop
 
