@@ -27,7 +27,7 @@ from lightning_deepvision.tasks import ReconstructionTask
 # The recipes' network sizes (recipes/configs/{fip,mvp}_multipie.yaml).
 RECIPE_KWARGS = {
     "fip": {"channels": (16, 16, 16), "kernel_sizes": (5, 3, 3)},
-    "mvp": {"hidden": 512, "identity_dim": 512, "view_dim": 64},
+    "mvp": {"hidden": 1024, "identity_dim": 1024, "view_dim": 64},
 }
 
 
