@@ -90,8 +90,8 @@ class VerificationTask(BaseTask):
         far: False accept rate of the reported TAR, logged as ``tar_at_far_<far>`` (e.g.
             ``val/tar_at_far_1e-2``). Choose one the evaluation set resolves: at least
             1 / (number of mismatched pairs); below it the metric warns.
-        joint_bayesian_pca_dim: PCA dimension before Joint Bayesian (DeepID2 uses 180 for its
-            4000-d concatenation); ``None`` keeps the full dimension.
+        joint_bayesian_pca_dim: PCA dimension before Joint Bayesian or LDA (DeepID2 uses 180
+            for its 4000-d concatenation); ``None`` keeps the full dimension.
         joint_bayesian_max_images: Training images embedded to fit Joint Bayesian.
         channels_last: Run the backbone in channels-last memory format.
         **kwargs: The shared options of :class:`~lightning_deepvision.tasks.BaseTask`
