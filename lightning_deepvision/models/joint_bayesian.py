@@ -13,6 +13,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from lightning_deepvision.models.fitted_buffers import resize_buffers_to_state
+
 __all__ = ["JointBayesian"]
 
 _BUFFERS = ("mean", "projection", "sigma_mu", "sigma_eps", "A", "G")
@@ -265,17 +267,8 @@ class JointBayesian(nn.Module):
         unexpected_keys: list[str],
         error_msgs: list[str],
     ) -> None:
-        # The buffers' shapes depend on the fitted data; resize them to the incoming ones so
-        # that a fresh (unfitted) module can load a fitted state.
-        for name in _BUFFERS:
-            key = prefix + name
-            if key in state_dict and isinstance(state_dict[key], Tensor):
-                current = self._buffers[name]
-                assert current is not None
-                incoming = state_dict[key]
-                self._buffers[name] = torch.empty(
-                    incoming.shape, dtype=current.dtype, device=current.device
-                )
+        # A fresh (unfitted) module takes the fitted state's shapes.
+        resize_buffers_to_state(self, state_dict, prefix, _BUFFERS)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
