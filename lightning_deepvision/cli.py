@@ -32,7 +32,12 @@ from typing import Any
 
 from jsonargparse import Namespace
 from lightning.pytorch import Callback, Trainer
-from lightning.pytorch.callbacks import ModelSummary, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import (
+    LearningRateMonitor,
+    ModelSummary,
+    ProgressBar,
+    RichProgressBar,
+)
 from lightning.pytorch.cli import ArgsType, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
@@ -120,6 +125,12 @@ class DeepVisionCLI(LightningCLI):
             callbacks = [*callbacks, PredictionWriter()]
         loggers = config.get("logger")
         loggers = list(loggers) if isinstance(loggers, Iterable) else [loggers]
+        if not any(loggers) and config.get("callbacks"):
+            # `--trainer.logger false`: the recipes' LearningRateMonitor has nothing to log to,
+            # and Lightning refuses to start a fit with it.
+            config["callbacks"] = [
+                c for c in config["callbacks"] if not isinstance(c, LearningRateMonitor)
+            ]
         if (
             self.run_dir is not None
             and isinstance(loggers[0], WandbLogger)

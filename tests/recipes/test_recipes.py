@@ -78,3 +78,21 @@ def test_recipe_script_runs_as_a_user_would(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_recipe_fit_without_a_logger(tmp_path: Path) -> None:
+    """``--trainer.logger false`` drops the recipe's LearningRateMonitor (Lightning refuses it)."""
+    cli = run_recipe(
+        "deepid2",
+        "fit",
+        *SMALL_DATA,
+        "--trainer.fast_dev_run=false",
+        "--trainer.max_steps=2",
+        "--trainer.limit_val_batches=1",
+        "--trainer.logger=false",
+        "--trainer.enable_progress_bar=false",
+        tmp_path=tmp_path,
+    )
+    assert cli.trainer.global_step == 2
+    assert not cli.trainer.loggers
+    assert not any(type(c).__name__ == "LearningRateMonitor" for c in cli.trainer.callbacks)
