@@ -14,15 +14,17 @@ scored on exactly the same pairs, preprocessed exactly as the recipes see them (
   people, cosine in the LDA space;
 - each recipe variant, trained and tested through the CLI exactly as a user runs it
   (``fit --data.train_root DIR --data.lfw_root DIR``, then ``test --ckpt_path`` with the model
-  the held-out training people selected): ``best`` is configs/real_faces.yaml (DeepID2, pairs
-  scored by cosine after PCA-50 + LDA fitted on augmented passes over the training people),
-  ``scratch`` the same net scored by plain cosine (configs/real_faces_cosine.yaml),
-  ``ensemble`` and ``transfer`` their overlays.
+  the held-out training people selected): ``best`` is configs/real_faces.yaml (the DeepID2
+  patch ensemble: four grey patches, patch + mirror features, PCA-50 + Joint Bayesian fitted on
+  augmented passes over the training people), ``single`` one DeepID2 on the whole face scored
+  by PCA-50 + LDA (configs/real_faces_single.yaml), ``scratch`` one DeepID2 scored by plain
+  cosine (configs/real_faces_cosine.yaml), ``transfer`` one DeepID2 pre-trained on
+  SyntheticFaces then fine-tuned (configs/real_faces_transfer.yaml).
 
 It prints one line per seed and the mean ± std over seeds, and the best variant's margin over
 Eigenfaces and raw pixels. Absolute times are noise on a shared machine; the accuracies are not.
 
-    python -m benchmarks.real_faces [--seeds 0 1 2 3 4] [--variants best scratch ensemble transfer]
+    python -m benchmarks.real_faces [--seeds 0 1 2 3 4] [--variants best single scratch transfer]
         [--pretrained CKPT]   # the transfer variant's SyntheticFaces checkpoint
 
 ``--pretrained`` is a grey DeepID2 checkpoint, e.g. from
@@ -55,8 +57,8 @@ CONFIGS = ROOT / "recipes" / "configs"
 #: Variant -> extra config files on top of configs/real_faces.yaml.
 VARIANTS: dict[str, list[Path]] = {
     "best": [],
+    "single": [CONFIGS / "real_faces_single.yaml"],
     "scratch": [CONFIGS / "real_faces_cosine.yaml"],
-    "ensemble": [CONFIGS / "real_faces_ensemble.yaml"],
     "transfer": [CONFIGS / "real_faces_transfer.yaml"],
 }
 
@@ -160,7 +162,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         nargs="*",
-        default=["best", "scratch", "ensemble", "transfer"],
+        default=["best", "single", "scratch", "transfer"],
         choices=VARIANTS,
     )
     parser.add_argument("--pretrained", type=Path, default=None)

@@ -1,4 +1,4 @@
-"""The real-faces recipe and its variants (transfer, patch ensemble) through the CLI."""
+"""The real-faces recipe (patch ensemble) and its variants (single net, transfer) via the CLI."""
 
 from pathlib import Path
 
@@ -8,8 +8,8 @@ import torch
 from lightning_deepvision.cli import main
 from lightning_deepvision.datamodules import RealFacesDataModule
 from lightning_deepvision.datasets import IdentityFolder, LFWPairs
-from lightning_deepvision.metrics import LDAScorer
-from lightning_deepvision.tasks import PatchEnsembleTask
+from lightning_deepvision.metrics import JointBayesianScorer, LDAScorer
+from lightning_deepvision.tasks import PatchEnsembleTask, VerificationTask
 from lightning_deepvision.testing import write_identity_folder
 from lightning_deepvision.testing.identity_split import split_identity_folder
 from tests.recipes._support import RECIPES, run_recipe
@@ -61,18 +61,35 @@ def run(subcommand: str, data: tuple[Path, Path], tmp_path: Path, *extra: str):
 def test_real_faces_fit_validates_on_held_out_people_then_tests(
     real_layout: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    cli = run("fit", real_layout, tmp_path, "--model.backbone=deepid2_tiny")
+    """The default: the DeepID2 patch ensemble, Joint Bayesian fitted on augmented passes."""
+    cli = run("fit", real_layout, tmp_path, "--model.patch_net=deepid2_tiny")
+    assert isinstance(cli.model, PatchEnsembleTask)
+    assert cli.model.ensemble.num_patches == 4
+    assert all(net.in_chans == 1 for net in cli.model.ensemble.nets)
     assert cli.datamodule.resolved_val_split() == "identities"
     assert cli.model.hparams.num_identities == 4  # 6 training people, 2 held out
-    assert cli.model.hparams.in_chans == 1 and "val/accuracy" in cli.trainer.callback_metrics
-    weights = tmp_path / "weights.pt"
-    torch.save(cli.model.state_dict(), weights)
+    assert isinstance(cli.model.scorer, JointBayesianScorer) and cli.model.scorer.is_fitted
+    assert cli.datamodule.scorer_fit_repeats == 5
+    assert "val/accuracy" in cli.trainer.callback_metrics
     cli = run(
-        "test", real_layout, tmp_path, "--model.backbone=deepid2_tiny", "--model.num_identities=4"
+        "test", real_layout, tmp_path, "--model.patch_net=deepid2_tiny", "--model.num_identities=4"
     )
     assert "test/accuracy" in cli.trainer.callback_metrics
 
-    # The transfer variant: initialised from a checkpoint, a smaller backbone rate.
+
+def test_real_faces_single_net_then_transfer_variant(
+    real_layout: tuple[Path, Path], tmp_path: Path
+) -> None:
+    single = RECIPES / "configs" / "real_faces_single.yaml"
+    cli = run("fit", real_layout, tmp_path, f"--config={single}", "--model.backbone=deepid2_tiny")
+    assert type(cli.model) is VerificationTask and cli.model.hparams.in_chans == 1
+    assert isinstance(cli.model.scorer, LDAScorer) and cli.model.scorer.is_fitted
+    assert tuple(cli.model.hparams.input_size) == (55, 47)
+    weights = tmp_path / "weights.pt"
+    torch.save(cli.model.state_dict(), weights)
+
+    # The transfer variant on its own over the default: one DeepID2, initialised from a
+    # checkpoint, a smaller backbone rate.
     transfer = RECIPES / "configs" / "real_faces_transfer.yaml"
     cli = run(
         "fit",
@@ -82,6 +99,8 @@ def test_real_faces_fit_validates_on_held_out_people_then_tests(
         "--model.backbone=deepid2_tiny",
         f"--model.init_from={weights}",
     )
+    assert type(cli.model) is VerificationTask
+    assert isinstance(cli.model.scorer, LDAScorer) and cli.model.scorer.is_fitted
     assert cli.model.hparams.backbone_lr_scale == pytest.approx(0.1)
     loaded = cli.model.backbone.state_dict()
     saved = torch.load(weights, weights_only=True)
@@ -90,22 +109,11 @@ def test_real_faces_fit_validates_on_held_out_people_then_tests(
     assert torch.allclose(loaded[name], saved[f"backbone.{name}"], atol=1e-2)
 
 
-def test_real_faces_ensemble_variant(real_layout: tuple[Path, Path], tmp_path: Path) -> None:
-    ensemble = RECIPES / "configs" / "real_faces_ensemble.yaml"
-    cli = run(
-        "fit", real_layout, tmp_path, f"--config={ensemble}", "--model.patch_net=deepid2_tiny"
-    )
-    assert isinstance(cli.model, PatchEnsembleTask)
-    assert cli.model.ensemble.num_patches == 4
-    assert all(net.in_chans == 1 for net in cli.model.ensemble.nets)
-    assert "val/accuracy" in cli.trainer.callback_metrics
-
-
 def test_real_faces_runs_with_no_argument_on_built_in_faces(tmp_path: Path) -> None:
     cli = run_recipe(
         "real_faces",
         "fit",
-        "--model.backbone=deepid2_tiny",
+        "--model.patch_net=deepid2_tiny",
         "--data.synthetic_identities=6",
         "--data.synthetic_images_per_identity=3",
         "--data.synthetic_pairs_per_fold=2",
@@ -116,7 +124,8 @@ def test_real_faces_runs_with_no_argument_on_built_in_faces(tmp_path: Path) -> N
     )
     assert isinstance(cli.datamodule, RealFacesDataModule) and cli.datamodule.synthetic
     assert cli.model.hparams.num_identities == 6
-    # The default scoring: PCA + LDA fitted (before validation) on 5 augmented passes.
-    assert isinstance(cli.model.scorer, LDAScorer) and cli.model.scorer.is_fitted
+    # The default scoring: PCA + Joint Bayesian fitted (before validation) on 5 augmented passes.
+    assert isinstance(cli.model, PatchEnsembleTask)
+    assert isinstance(cli.model.scorer, JointBayesianScorer) and cli.model.scorer.is_fitted
     assert cli.datamodule.scorer_fit_repeats == 5
     assert "val/accuracy" in cli.trainer.callback_metrics

@@ -23,7 +23,7 @@ SCALE = RECIPES / "configs" / "scale"
 RECIPE_CONFIGS = sorted(
     p for p in (RECIPES / "configs").glob("*.yaml") if (RECIPES / f"{p.stem}.py").is_file()
 )
-# Variants applied on top of their recipe's YAML (real_faces_ensemble.yaml on real_faces.yaml).
+# Variants applied on top of their recipe's YAML (real_faces_single.yaml on real_faces.yaml).
 VARIANT_CONFIGS = sorted(
     p for p in (RECIPES / "configs").glob("*.yaml") if not (RECIPES / f"{p.stem}.py").is_file()
 )
