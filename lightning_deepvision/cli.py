@@ -125,9 +125,10 @@ class DeepVisionCLI(LightningCLI):
             callbacks = [*callbacks, PredictionWriter()]
         loggers = config.get("logger")
         loggers = list(loggers) if isinstance(loggers, Iterable) else [loggers]
-        if not any(loggers) and config.get("callbacks"):
-            # `--trainer.logger false`: the recipes' LearningRateMonitor has nothing to log to,
-            # and Lightning refuses to start a fit with it.
+        if all(logger is False for logger in loggers) and config.get("callbacks"):
+            # `--trainer.logger false` (or `[]`): the recipes' LearningRateMonitor has nothing
+            # to log to, and Lightning refuses to start a fit with it. `null` keeps it: that is
+            # Lightning's default logger.
             config["callbacks"] = [
                 c for c in config["callbacks"] if not isinstance(c, LearningRateMonitor)
             ]

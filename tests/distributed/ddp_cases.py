@@ -279,6 +279,11 @@ def main(out: Path, names: list[str], fit: bool) -> None:
             results[name]["fit_steps"] = trainer.global_step
     if int(os.environ.get("RANK", "0")) == 0:
         (out / "metrics.json").write_text(json.dumps(results, indent=1))
+    if torch.distributed.is_initialized():
+        # Every rank leaves the group together, before the interpreter shuts down: a gloo
+        # group still alive at finalisation can abort one process at exit (torch#179291).
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

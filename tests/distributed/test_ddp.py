@@ -31,17 +31,35 @@ SCRIPT = Path(__file__).with_name("ddp_cases.py")
 ROOT = Path(__file__).parents[2]
 
 
-def _run(out: Path, world: int, *extra: str) -> dict[str, Any]:
+# A worker killed by a signal from inside the C++ runtime (gloo's "terminate called without an
+# active exception", seen once in CI on 3 processes and never in 14 runs here, loaded or not)
+# is a crash of the launcher's machinery, not a wrong figure: such a run is repeated once, and
+# its output is kept in the failure message if the repeat fails too.
+_RUNTIME_ABORT = "terminate called"
+
+
+def _launch(out: Path, world: int, *extra: str) -> subprocess.CompletedProcess[str]:
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    # The Python stacks of every thread are printed if a worker aborts.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
     command = [sys.executable, str(SCRIPT), str(out), *extra]
     if world > 1:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
         command = [*launcher, f"--nproc_per_node={world}", *command[1:]]
-    done = subprocess.run(
+    return subprocess.run(
         command, cwd=out, env=env, capture_output=True, text=True, timeout=600, check=False
     )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+
+
+def _run(out: Path, world: int, *extra: str) -> dict[str, Any]:
+    done = _launch(out, world, *extra)
+    output = done.stdout + done.stderr
+    if done.returncode != 0 and _RUNTIME_ABORT in output:
+        first = output[-3000:]
+        out = out.with_name(out.name + "-again")
+        done = _launch(out, world, *extra)
+        output = first + "\n--- repeated ---\n" + done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
     return json.loads((out / "metrics.json").read_text())
 
 

@@ -80,8 +80,10 @@ def test_recipe_script_runs_as_a_user_would(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_recipe_fit_without_a_logger(tmp_path: Path) -> None:
-    """``--trainer.logger false`` drops the recipe's LearningRateMonitor (Lightning refuses it)."""
+@pytest.mark.parametrize("logger", ["false", "null"])
+def test_recipe_fit_without_a_logger(tmp_path: Path, logger: str) -> None:
+    """``--trainer.logger false`` drops the recipe's LearningRateMonitor (Lightning refuses it);
+    ``null`` is Lightning's default logger, and the monitor stays."""
     cli = run_recipe(
         "deepid2",
         "fit",
@@ -89,10 +91,10 @@ def test_recipe_fit_without_a_logger(tmp_path: Path) -> None:
         "--trainer.fast_dev_run=false",
         "--trainer.max_steps=2",
         "--trainer.limit_val_batches=1",
-        "--trainer.logger=false",
+        f"--trainer.logger={logger}",
         "--trainer.enable_progress_bar=false",
         tmp_path=tmp_path,
     )
     assert cli.trainer.global_step == 2
-    assert not cli.trainer.loggers
-    assert not any(type(c).__name__ == "LearningRateMonitor" for c in cli.trainer.callbacks)
+    monitors = [c for c in cli.trainer.callbacks if type(c).__name__ == "LearningRateMonitor"]
+    assert bool(cli.trainer.loggers) == bool(monitors) == (logger == "null")
