@@ -31,10 +31,10 @@ SCRIPT = Path(__file__).with_name("ddp_cases.py")
 ROOT = Path(__file__).parents[2]
 
 
-# A worker killed by a signal from inside the C++ runtime (gloo's "terminate called without an
-# active exception", seen once in CI on 3 processes and never in 14 runs here, loaded or not)
-# is a crash of the launcher's machinery, not a wrong figure: such a run is repeated once, and
-# its output is kept in the failure message if the repeat fails too.
+# A worker aborted by the C++ runtime's std::terminate ("terminate called without an active
+# exception": rank 1 of 3, once in CI, never in 14 runs here, loaded or not) is a crash inside
+# torch's distributed machinery, not a wrong figure: such a run is repeated once, and its output
+# is kept in the failure message if the repeat fails too. Every other failure fails at once.
 _RUNTIME_ABORT = "terminate called"
 
 
